@@ -1,0 +1,67 @@
+"""The layer table of a zoo model: every leaf layer, its type, output shape and parameters.
+
+Computed on the ``meta`` device (shapes only, no memory, no weights), so it is instant even
+for VGG-16 and needs nothing downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.zoo import meta_model, model_card
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    params: int
+    detail: str
+
+
+def _detail(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d):
+        groups = f", groups={module.groups}" if module.groups > 1 else ""
+        padding = module.padding[0] if isinstance(module.padding, tuple) else module.padding
+        kernel = "x".join(map(str, module.kernel_size))
+        return f"{module.in_channels}->{module.out_channels}, k={kernel}, s={module.stride[0]}, p={padding}{groups}"
+    if isinstance(module, nn.Linear):
+        return f"{module.in_features}->{module.out_features}"
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        return f"k={module.kernel_size}, s={module.stride}"
+    return ""
+
+
+@functools.cache
+def layer_table(key: str, size: int | None = None) -> tuple[LayerRow, ...]:
+    """Leaf layers of ``key`` in forward order, with their output shape for one image.
+
+    Args:
+        key: zoo key.
+        size: input side in pixels (default: the model's crop size).
+    """
+    size = size or model_card(key).crop_size
+    model = meta_model(key)
+    names = {module: name for name, module in model.named_modules()}
+    rows: dict[str, LayerRow] = {}
+
+    def record(module: nn.Module, _inputs, output) -> None:
+        name = names[module]
+        if name not in rows and isinstance(output, torch.Tensor):
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows[name] = LayerRow(name, type(module).__name__, tuple(output.shape[1:]), params, _detail(module))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 3, size, size, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tuple(rows.values())

@@ -1,0 +1,174 @@
+"""Loaded models: built, given their weights, in eval mode on the chosen device, and cached.
+
+The cache is a bounded LRU shared by every browser session, so a cached model is
+**read-only**. Anything that adds hooks or changes state (Grad-CAM, feature capture) holds
+``LoadedModel.lock``; training works on a copy (:func:`copy_module`).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+from torch import nn
+
+from core import limits, weights
+from core.device import default_device
+from core.errors import WeightsUnavailable
+from core.zoo import ModelCard, entry, model_card
+
+RANDOM_SEED = 0
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A ready model and what is known about it. ``module`` is shared: never mutate it unlocked."""
+
+    key: str
+    card: ModelCard
+    module: nn.Module
+    trained: bool
+    source: str
+    device: torch.device
+    transforms: Callable[[Image.Image], torch.Tensor] = field(repr=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.card.categories
+
+    @property
+    def display_name(self) -> str:
+        """The model's label with its weights, e.g. ``ResNet-18 · ImageNet`` or ``· untrained``."""
+        return f"{self.card.label} · {self.card.dataset if self.trained else 'untrained'}"
+
+    def to_input(self, image: Image.Image) -> torch.Tensor:
+        """Preprocess ``image`` into a ``(1, 3, H, W)`` tensor on the model's device."""
+        return self.transforms(image).unsqueeze(0).to(self.device)
+
+
+def _build(
+    key: str, pretrained: bool, device: torch.device, download: bool, progress: weights.Progress | None
+) -> LoadedModel:
+    card, zoo_entry = model_card(key), entry(key)
+    if pretrained:
+        location = weights.locate(card)
+        if not location.available:
+            if not download:
+                raise WeightsUnavailable(weights.unavailable_message(card, "not downloaded yet"))
+            location = weights.WeightsLocation(card.weights_file, weights.download(card, progress), "torch hub cache")
+        module = zoo_entry.build()
+        weights.apply_state_dict(module, weights.read_state_dict(location.path), card.label)
+        source = f"{location.where}: {location.path}"
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_SEED)
+            module = zoo_entry.build()
+        source = f"random weights (PyTorch default initialisation, seed {RANDOM_SEED})"
+    module = module.eval().requires_grad_(False).to(device)
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)
+    return LoadedModel(key, card, module, pretrained, source, device, zoo_entry.transforms())
+
+
+class ModelCache:
+    """A thread-safe LRU of loaded models; each key is loaded once even under concurrency."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+
+    def get(self, cache_key: tuple, load: Callable[[], LoadedModel]) -> LoadedModel:
+        with self._lock:
+            if cache_key in self._models:
+                self._models.move_to_end(cache_key)
+                return self._models[cache_key]
+            key_lock = self._loading.setdefault(cache_key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if cache_key in self._models:
+                    return self._models[cache_key]
+            model = load()
+            with self._lock:
+                self._models[cache_key] = model
+                evicted = []
+                while len(self._models) > self.max_entries:
+                    evicted.append(self._models.popitem(last=False)[1])
+                self._loading.pop(cache_key, None)
+        if evicted:
+            self._release(evicted)
+        return model
+
+    def keys(self) -> list[tuple]:
+        with self._lock:
+            return list(self._models)
+
+    def clear(self) -> None:
+        with self._lock:
+            evicted = list(self._models.values())
+            self._models.clear()
+        self._release(evicted)
+
+    @staticmethod
+    def _release(evicted: list[LoadedModel]) -> None:
+        on_cuda = any(m.device.type == "cuda" for m in evicted)
+        evicted.clear()
+        gc.collect()
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+
+MODELS = ModelCache(limits.MODEL_CACHE_ENTRIES)
+
+
+def get_model(
+    key: str,
+    *,
+    pretrained: bool = True,
+    download: bool = False,
+    progress: weights.Progress | None = None,
+    device: torch.device | None = None,
+) -> LoadedModel:
+    """Return ``key`` ready for inference, from the cache when possible.
+
+    Args:
+        key: a zoo key (:func:`core.zoo.list_models`).
+        pretrained: load the published weights; False gives seeded random weights ("untrained").
+        download: fetch missing weights from the internet (into the torch hub cache).
+        progress: called with (bytes done, bytes total) while downloading.
+        device: defaults to :func:`core.device.default_device`.
+
+    Raises:
+        ValueError: unknown key.
+        WeightsUnavailable: pretrained weights are not here and were not (or could not be) downloaded.
+        WeightsError: the weights file on disk is corrupt or does not fit the architecture.
+    """
+    entry(key)  # validate before touching the cache
+    device = device or default_device()
+    return MODELS.get((key, pretrained, str(device)), lambda: _build(key, pretrained, device, download, progress))
+
+
+def from_state_dict(
+    key: str, source, *, name: str = "uploaded weights", device: torch.device | None = None
+) -> LoadedModel:
+    """Build ``key`` with a user's state-dict file (read with ``weights_only=True``), uncached."""
+    card, zoo_entry = model_card(key), entry(key)
+    device = device or default_device()
+    module = zoo_entry.build()
+    weights.apply_state_dict(module, weights.read_state_dict(source), card.label)
+    module = module.eval().requires_grad_(False).to(device)
+    return LoadedModel(key, card, module, True, name, device, zoo_entry.transforms())
+
+
+def copy_module(model: LoadedModel) -> nn.Module:
+    """A private deep copy of a cached model, safe to train or modify."""
+    with model.lock:
+        return copy.deepcopy(model.module)

@@ -1,0 +1,1 @@
+"""The Streamlit front end of ConvLens (entry: ``dashboard/app.py``)."""

@@ -1,0 +1,67 @@
+"""Home: what ConvLens shows and for whom, the device, and which weights are ready here."""
+
+import streamlit as st
+
+from core import weights
+from core.device import describe
+
+st.title("ConvLens: see what convolutional networks do")
+st.markdown(
+    "Pick a model in the sidebar and an image, then walk through the pages. "
+    "Nothing to install or code: made to be projected in class and explored by students."
+)
+
+PAGES = [
+    (
+        ":material/grid_view: **Model zoo**",
+        "Architectures side by side: size, cost, ImageNet accuracy, "
+        "the layer table, and the model's top-5 guesses on your image.",
+        "everyone",
+    ),
+    (
+        ":material/layers: **Filters & feature maps**",
+        "The learned kernels and what each layer responds to, "
+        "from edges to object parts; the convolution arithmetic made visible.",
+        "students of a first CNN lecture",
+    ),
+    (
+        ":material/local_fire_department: **Grad-CAM & attributions**",
+        "Where the network looks for any class and layer, with Captum's Integrated Gradients, Saliency and Occlusion.",
+        "anyone asking *why* a model decided",
+    ),
+    (
+        ":material/model_training: **Transfer learning**",
+        "A frozen backbone and a fine-tuned one trained side by side on the same data, their accuracy compared.",
+        "practitioners with a small dataset",
+    ),
+    (
+        ":material/center_focus_weak: **YOLO detection**",
+        "Boxes on your photos, ground truth beside them, every IoU drawn, and precision, recall, mAP50 and mAP50-95.",
+        "anyone learning object detection",
+    ),
+]
+for title, what, who in PAGES:
+    st.markdown(f"{title}: {what} *For {who}.*")
+
+left, right = st.columns([1, 2])
+with left:
+    st.subheader("Compute device")
+    info = describe()
+    st.metric("Device", info.device.upper(), help=info.name)
+    st.caption(f"{info.name}; inference in {info.precision}. Set `CONVLENS_DEVICE` to override.")
+with right:
+    st.subheader("Pretrained weights on this machine")
+    rows = [
+        {
+            "model": card.label,
+            "weights file": loc.filename or "-",
+            "status": f"ready ({loc.where})" if loc.available else "not downloaded",
+        }
+        for card, loc in weights.availability()
+    ]
+    ready = sum(row["status"].startswith("ready") for row in rows)
+    st.caption(
+        f"{ready} of {len(rows)} models have their weights here. Missing ones download on first use "
+        "when online; offline, every page still works with random (untrained) weights."
+    )
+    st.dataframe(rows, hide_index=True, width="stretch")

@@ -1,0 +1,62 @@
+"""Model zoo: the chosen architecture's card, its predictions, the zoo chart and its layers."""
+
+import streamlit as st
+
+from core import zoo
+from core.architecture import layer_table
+from core.charts import topk_figure, zoo_figure
+from core.classify import classify
+from dashboard import ui
+
+key = ui.selected_model_key()
+card = zoo.model_card(key)
+st.title(f"Model zoo: {card.label}")
+st.markdown(f"**{card.family}, {card.year}.** {card.idea}")
+
+cols = st.columns(5)
+cols[0].metric("Parameters", f"{card.params / 1e6:.1f} M")
+cols[1].metric("Cost", f"{card.gflops:.2f} GFLOPs" if card.gflops else "-", help="Per image at the input size")
+cols[2].metric("Top-1", f"{card.top1:.1f} %" if card.top1 else "-", help=f"{card.dataset} validation accuracy")
+cols[3].metric("Top-5", f"{card.top5:.1f} %" if card.top5 else "-")
+cols[4].metric("Weights file", f"{card.file_mb:.0f} MB" if card.file_mb else "-", help=card.weights_file)
+
+st.subheader("Predictions")
+picked = ui.selected_image()
+model = ui.selected_model()
+if picked is not None and model is not None:
+    image, caption = picked
+    ui.untrained_badge(model)
+    left, right = st.columns([2, 3])
+    left.image(image, caption=caption, width="stretch")
+    with right, ui.user_errors("Classification"):
+        result = classify(model, image, k=5)
+        st.plotly_chart(topk_figure(result), width="stretch", key="zoo_topk")
+        st.caption(
+            f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "
+            f"input {'x'.join(map(str, result.input_shape[1:]))}."
+        )
+
+st.subheader("Accuracy against cost")
+st.plotly_chart(zoo_figure(zoo.zoo_cards(), highlight=key), width="stretch", key="zoo_chart")
+st.caption("Bubble area grows with the number of parameters; the chosen model has a thick outline.")
+
+st.subheader(f"Layers of {card.label}")
+rows = layer_table(key)
+st.caption(
+    f"{len(rows)} layers for one {card.crop_size}x{card.crop_size} image; output shapes are channels x height x width."
+)
+st.dataframe(
+    [
+        {
+            "layer": r.name,
+            "type": r.type,
+            "settings": r.detail,
+            "output": " x ".join(map(str, r.output_shape)),
+            "parameters": r.params,
+        }
+        for r in rows
+    ],
+    hide_index=True,
+    width="stretch",
+    height=420,
+)

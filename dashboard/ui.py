@@ -1,0 +1,119 @@
+"""Helpers every page uses: turning core errors into messages, and the shared selections."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import streamlit as st
+from PIL import Image
+
+from core import images, zoo
+from core.assets import sample_images
+from core.errors import ConvLensError, WeightsUnavailable
+from core.models import LoadedModel, get_model
+from dashboard.sidebar import RANDOM
+
+log = logging.getLogger("convlens")
+
+
+@contextlib.contextmanager
+def user_errors(action: str = "That") -> Iterator[None]:
+    """Show errors the user can fix as messages; log anything else with its traceback.
+
+    The block stops at the error; the rest of the page keeps running.
+    """
+    try:
+        yield
+    except (ConvLensError, ValueError, TypeError) as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception as exc:
+        log.exception("%s failed", action)
+        st.error(
+            f"{action} failed unexpectedly ({type(exc).__name__}). The details are in the server log; "
+            "try again or choose other inputs.",
+            icon=":material/error:",
+        )
+
+
+def selected_model_key() -> str:
+    return st.session_state.get("sb_model") or zoo.DEFAULT_KEY
+
+
+def wants_pretrained() -> bool:
+    return st.session_state.get("sb_weights") != RANDOM
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _decode(data: bytes) -> Image.Image:
+    return images.load_image(data)
+
+
+def selected_image() -> tuple[Image.Image, str] | None:
+    """The sidebar's image and its caption, or None (after showing why) when there is none."""
+    if st.session_state.get("sb_source") == "Upload":
+        stored = st.session_state.get("sb_upload_data")
+        if stored is None:
+            st.info("Upload an image in the sidebar, or switch to a sample image.", icon=":material/upload:")
+            return None
+        name, data = stored
+        with user_errors("Reading the image"):
+            return _decode(data), name
+        return None
+    samples = sample_images()
+    name = st.session_state.get("sb_sample") or next(iter(samples))
+    return _decode(samples[name].read_bytes()), f"sample: {name}"
+
+
+def _download(key: str) -> None:
+    card = zoo.model_card(key)
+    bar = st.progress(0.0, text=f"Downloading {card.weights_file}")
+
+    def progress(done: int, total: int) -> None:
+        if total:
+            bar.progress(
+                min(done / total, 1.0),
+                text=f"Downloading {card.weights_file}: {done / 2**20:.0f} of {total / 2**20:.0f} MB",
+            )
+
+    with user_errors("Downloading weights"):
+        get_model(key, pretrained=True, download=True, progress=progress)
+    bar.empty()
+
+
+def selected_model() -> LoadedModel | None:
+    """The sidebar's model, loaded; when its weights are missing, say so and offer the ways out."""
+    key, pretrained = selected_model_key(), wants_pretrained()
+    try:
+        with st.spinner(f"Loading {zoo.model_card(key).label}..."):
+            return get_model(key, pretrained=pretrained)
+    except WeightsUnavailable as exc:
+        st.warning(str(exc), icon=":material/cloud_off:")
+        left, right = st.columns(2)
+        card = zoo.model_card(key)
+        if left.button(
+            f"Download the weights ({card.file_mb or 0:.0f} MB)", key=f"dl_{key}", icon=":material/download:"
+        ):
+            _download(key)
+            st.rerun()
+        right.button(
+            "Use random weights (untrained)",
+            key=f"rand_{key}",
+            icon=":material/casino:",
+            on_click=st.session_state.update,
+            kwargs={"sb_weights": RANDOM},
+        )
+    except ConvLensError as exc:
+        st.error(str(exc), icon=":material/error:")
+    return None
+
+
+def untrained_badge(model: LoadedModel) -> None:
+    """Say plainly when outputs come from random weights."""
+    if not model.trained:
+        st.warning(
+            f"{model.card.label} has **random weights (untrained)**: its outputs show the architecture, "
+            "not anything learned.",
+            icon=":material/casino:",
+        )

@@ -1,0 +1,31 @@
+"""Helpers for Streamlit AppTest page tests, started from the real entry file."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+ENTRY = str(ROOT / "dashboard" / "app.py")
+
+
+def open_page(page: str, timeout: float = 120, **state) -> AppTest:
+    """Run the app, switch to ``dashboard/app_pages/<page>.py`` and return the tester."""
+    at = AppTest.from_file(ENTRY, default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """All markdown, captions, titles and alerts on the page, as one string."""
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "title", "subheader", "header", "info", "warning", "error", "success")
+        for e in getattr(at, kind)
+    ]
+    return "\n".join(str(p) for p in parts)
