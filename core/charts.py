@@ -20,6 +20,20 @@ FAMILY_COLOURS = {
 FONT = {"size": 16}
 
 
+def styled(fig: go.Figure, height: int | None = None) -> go.Figure:
+    """Large, explicit fonts everywhere: readable on a classroom projector.
+
+    Axis tick and title fonts are set one by one, as Streamlit's chart theme would otherwise
+    replace the layout-wide font with its small default.
+    """
+    fig.update_layout(font=FONT, legend={"font": FONT}, hoverlabel={"font": FONT})
+    fig.update_xaxes(tickfont=FONT, title_font=FONT)
+    fig.update_yaxes(tickfont=FONT, title_font=FONT)
+    if height is not None:
+        fig.update_layout(height=height)
+    return fig
+
+
 def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figure:
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()
@@ -49,11 +63,9 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
         xaxis={"title": "GFLOPs per 224x224 image (log scale)", "type": "log"},
         yaxis={"title": "ImageNet top-1 accuracy (%)"},
         legend_title="Family",
-        font=FONT,
-        height=480,
         margin={"t": 30, "l": 10, "r": 10, "b": 10},
     )
-    return fig
+    return styled(fig, height=480)
 
 
 def topk_figure(result: Classification) -> go.Figure:
@@ -66,13 +78,12 @@ def topk_figure(result: Classification) -> go.Figure:
             orientation="h",
             text=[f"{p.probability:.1%}" for p in top],
             textposition="auto",
+            textfont=FONT,
             marker_color="#1f77b4" if result.trained else "#9e9e9e",
         )
     )
     fig.update_layout(
         xaxis={"title": "probability (%)", "range": [0, 100]},
-        font=FONT,
-        height=60 + 48 * len(top),
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
     )
-    return fig
+    return styled(fig, height=70 + 52 * len(top))

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from core import limits, weights
-from core.device import default_device
+from core.device import default_device, inference
 from core.errors import WeightsUnavailable
 from core.zoo import ModelCard, entry, model_card
 
@@ -71,10 +71,19 @@ def _build(
             torch.manual_seed(RANDOM_SEED)
             module = zoo_entry.build()
         source = f"random weights (PyTorch default initialisation, seed {RANDOM_SEED})"
+    return LoadedModel(
+        key, card, _ready(module, device, card.crop_size), pretrained, source, device, zoo_entry.transforms()
+    )
+
+
+def _ready(module: nn.Module, device: torch.device, size: int) -> nn.Module:
+    """Eval mode, frozen, on ``device`` (channels_last on CUDA), warmed up by one forward pass."""
     module = module.eval().requires_grad_(False).to(device)
     if device.type == "cuda":
         module = module.to(memory_format=torch.channels_last)
-    return LoadedModel(key, card, module, pretrained, source, device, zoo_entry.transforms())
+    with inference(device):
+        module(torch.zeros(1, 3, size, size, device=device))
+    return module
 
 
 class ModelCache:
@@ -164,8 +173,7 @@ def from_state_dict(
     device = device or default_device()
     module = zoo_entry.build()
     weights.apply_state_dict(module, weights.read_state_dict(source), card.label)
-    module = module.eval().requires_grad_(False).to(device)
-    return LoadedModel(key, card, module, True, name, device, zoo_entry.transforms())
+    return LoadedModel(key, card, _ready(module, device, card.crop_size), True, name, device, zoo_entry.transforms())
 
 
 def copy_module(model: LoadedModel) -> nn.Module:
