@@ -79,7 +79,8 @@ def load_image(source: ImageSource, *, max_pixels: float | None = None) -> Image
     pixel_limit = limits.IMAGE_PIXELS if max_pixels is None else limits.Limit(max_pixels, limits.IMAGE_PIXELS.message)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("error")  # PIL only warns about some corrupt files: treat them as errors
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit is checked below
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             pixel_limit.check(width * height, name=name, width=width, height=height)
@@ -93,7 +94,7 @@ def load_image(source: ImageSource, *, max_pixels: float | None = None) -> Image
         raise ImageError(f"{name} declares too many pixels (a decompression bomb?). {_FORMATS_HINT}") from None
     except limits.LimitExceeded as exc:
         raise ImageError(str(exc)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Warning) as exc:
         raise ImageError(
             f"{name} could not be decoded ({exc}); the file may be truncated or damaged. "
             "Save it again or use another file."
