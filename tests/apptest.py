@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
@@ -11,6 +12,7 @@ ENTRY = str(ROOT / "dashboard" / "app.py")
 
 def open_page(page: str, timeout: float = 120, **state) -> AppTest:
     """Run the app, switch to ``dashboard/app_pages/<page>.py`` and return the tester."""
+    config.set_option("client.showErrorDetails", "full")  # the server hides details; tests want them
     at = AppTest.from_file(ENTRY, default_timeout=timeout)
     for key, value in state.items():
         at.session_state[key] = value

@@ -30,6 +30,8 @@ if picked is not None and model is not None:
     left.image(image, caption=caption, width="stretch")
     with right, ui.user_errors("Classification"):
         result = classify(model, image, k=5)
+        best = result.top[0]
+        st.markdown(f"Most likely: **{best.label}** ({best.probability:.1%})")
         st.plotly_chart(topk_figure(result), width="stretch", key="zoo_topk")
         st.caption(
             f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "
