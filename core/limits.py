@@ -68,4 +68,7 @@ TRAIN_SECONDS = Limit(
     "this one is estimated at {actual:.0f} s. Use fewer epochs, a smaller image size or a smaller model.",
 )
 EPOCHS = Limit(50, "{actual} epochs asked; at most {value:.0f} are allowed per run.")
+DETECTION_IMAGES = Limit(
+    32, "{actual} images were given; at most {value:.0f} are detected at once. Choose fewer images."
+)
 MODEL_CACHE_ENTRIES = 4  # models kept in memory at once (least recently used goes first)

@@ -46,7 +46,7 @@ def wants_pretrained() -> bool:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _decode(data: bytes) -> Image.Image:
+def decode_image(data: bytes) -> Image.Image:
     return images.load_image(data)
 
 
@@ -59,11 +59,11 @@ def selected_image() -> tuple[Image.Image, str] | None:
             return None
         name, data = stored
         with user_errors("Reading the image"):
-            return _decode(data), name
+            return decode_image(data), name
         return None
     samples = sample_images()
     name = st.session_state.get("sb_sample") or next(iter(samples))
-    return _decode(samples[name].read_bytes()), f"sample: {name}"
+    return decode_image(samples[name].read_bytes()), f"sample: {name}"
 
 
 def _download(key: str) -> None:
