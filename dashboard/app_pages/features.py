@@ -1,6 +1,255 @@
-"""Filters & feature maps (placeholder until its own issue, #3, lands)."""
+"""Filters & feature maps: what each convolution of the chosen model sees, layer by layer."""
 
 import streamlit as st
 
+from core import feature_views as fv
+from core.activations import Activations, conv_kernels, get_activations, input_sizes
+from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
+from core.models import LoadedModel
+from core.render import COLORMAPS
+from dashboard import ui
+
+PER_CHANNEL, SHARED = "per channel", "shared"
+IN_ORDER, STRONGEST = "channel order", "most active first"
+AVERAGE = "average"
+NO_POOL = "none"
+
+
+def _keep_valid(key: str, options, default) -> None:
+    """Reset a widget's stored value when it is not among its options (after a model change)."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def _layer_changed(target: str, source: str) -> None:
+    """Keep the slider and the jump list on the same layer; start the new layer on its strongest channel."""
+    st.session_state[target] = st.session_state[source]
+    for key in ("fm_channel", "fm_kfilter", "fm_kin"):
+        st.session_state.pop(key, None)
+
+
+def _layer_card(acts: Activations, name: str) -> None:
+    layer = acts.layer(name)
+    c, h, w = layer.shape
+    field = layer.receptive_field
+    first, second = st.columns(4), st.columns(4)
+    first[0].metric("Type", layer.kind, help=f"{layer.type} with groups={layer.groups}")
+    first[1].metric("Kernel", "x".join(map(str, layer.kernel)))
+    first[2].metric("Stride", "x".join(map(str, sorted(set(layer.stride)))))
+    first[3].metric("Padding", "x".join(map(str, sorted(set(layer.padding)))))
+    second[0].metric("Output C×H×W", f"{c}×{h}×{w}")
+    second[1].metric("Parameters", f"{layer.params:,}")
+    second[2].metric("Receptive field", field.label if field else "?", help="The input pixels one unit can see.")
+    step = "-" if field is None or field.is_global else f"{field.jump[0]} px"
+    second[3].metric("Step on the input", step, help="Input pixels between neighbouring units: the strides multiplied")
+    after = " → ".join(layer.after)
+    shown = f"after {after}" if after else "straight from the convolution"
+    if field is None:
+        where = "has an unknown receptive field"
+    elif field.is_global:
+        where = "sees the whole image: it comes after a global pooling"
+    else:
+        where = f"sees a {field.label} window of the {acts.image.width} px input"
+        if field.size[0] >= acts.image.width:
+            where += " (larger than the input: it can take in all of it)"
+    st.caption(
+        f"**{name}** ({layer.kind}, {layer.in_channels} → {layer.out_channels} channels, groups={layer.groups}): "
+        f"maps shown {shown}. Each unit {where}."
+    )
+
+
+def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
+    layer = acts.layer(name)
+    left, right = st.columns(2)
+    norm = left.segmented_control("Normalise", [PER_CHANNEL, SHARED], key="fm_norm", default=PER_CHANNEL, required=True)
+    order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
+    channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
+    st.image(
+        fv.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
+        caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
+        + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
+    )
+
+    count = min(8, layer.out_channels)
+    st.markdown(f"**The {count} most active channels** (highest mean activation)")
+    for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
+        col.image(fv.map_picture(layer, int(channel), cmap, 160), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+
+    _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
+    channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
+    seen = fv.channel_on_image(acts, layer, channel, cmap)
+    left, right = st.columns(2)
+    left.image(fv.map_picture(layer, channel, cmap), caption=f"Channel {channel} of {name}, enlarged", width="stretch")
+    boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
+    right.image(seen.picture, caption=f"Over the input: {boxed}", width="stretch")
+
+    cols = st.columns(3)
+    cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
+    cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
+    cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
+    st.plotly_chart(fv.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
+
+
+def _filters(model: LoadedModel, name: str) -> None:
+    kernels = conv_kernels(model, name)
+    out_channels, per_group = kernels.weights.shape[:2]
+    views = fv.KERNEL_VIEWS if per_group == 3 else fv.KERNEL_VIEWS[1:]
+    _keep_valid("fm_kview", views, views[0])
+    view = st.segmented_control("Show", views, key="fm_kview", required=True)
+    by_norm = st.toggle("Sort by norm (strongest filters first)", key="fm_knorm")
+    order = kernels.order(by_norm)
+    _keep_valid("fm_kfilter", range(out_channels), int(order[0]))
+    _keep_valid("fm_kin", [AVERAGE, *range(per_group)], AVERAGE)
+    left, right = st.columns(2)
+    chosen = left.number_input("Filter", 0, out_channels - 1, key="fm_kfilter")
+    plane = right.selectbox("Input channel", [AVERAGE, *range(per_group)], key="fm_kin")
+    left, right = st.columns([3, 2])
+    shown = "filter " + str(chosen) if view == fv.KERNEL_VIEWS[2] else f"{out_channels} filters"
+    colours = "grey = 0" if view == fv.KERNEL_VIEWS[0] else "blue < 0 < red"
+    left.image(
+        fv.kernel_grid(kernels, view, order, chosen),
+        caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
+        + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
+        width="stretch",
+    )
+    weights = kernels.weights[chosen]
+    kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
+    title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
+    right.plotly_chart(fv.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
+    right.caption(
+        f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
+        "the input under them (over every input channel), plus a bias."
+    )
+
+
+@st.fragment
+def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
+    """Layer slider and jump list, the layer's card, its feature maps and its filters."""
+    names = acts.names
+    _keep_valid("fm_layer", names, names[0])
+    _keep_valid("fm_jump", names, st.session_state["fm_layer"])
+    slider, jump = st.columns([3, 1])
+    slider.select_slider(
+        f"Layer by layer: {len(names)} convolutions in forward order",
+        names,
+        key="fm_layer",
+        on_change=_layer_changed,
+        args=("fm_jump", "fm_layer"),
+    )
+    jump.selectbox("Jump to a layer", names, key="fm_jump", on_change=_layer_changed, args=("fm_layer", "fm_jump"))
+    name = st.session_state["fm_layer"]
+    _layer_card(acts, name)
+    maps_tab, filters_tab = st.tabs(["Feature maps", "Filters"])
+    with maps_tab, ui.user_errors("Drawing the feature maps"):
+        _feature_maps(acts, name, cmap)
+    with filters_tab, ui.user_errors("Drawing the filters"):
+        _filters(model, name)
+
+
+@st.fragment
+def depth(acts: Activations, cmap: str) -> None:
+    """One representative map per resolution, from the stem to the last block."""
+    on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
+    panels = fv.depth_strip(acts, cmap, on_image)
+    for col, panel in zip(st.columns(len(panels)), panels, strict=True):
+        c, h, w = panel.shape
+        col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
+    st.caption(
+        "Left to right: maps get coarser and more numerous while each unit sees more of the image. "
+        "Early units react to edges and colours, later ones to textures, parts and whole objects."
+    )
+
+
+@st.fragment
+def arithmetic() -> None:
+    """The output-size and parameter formulas on settings the user picks, checked by real torch layers."""
+    with ui.user_errors("The convolution arithmetic"):
+        _arithmetic()
+
+
+def _arithmetic() -> None:
+    cols = st.columns(7)
+    size = cols[0].number_input("Input W", 1, 512, 7, key="fm_ca_size")
+    channels = cols[1].number_input("Channels C_in", 1, 512, 3, key="fm_ca_channels")
+    kernel = cols[2].number_input("Kernel F", 1, 11, 3, key="fm_ca_kernel")
+    stride = cols[3].number_input("Stride S", 1, 8, 2, key="fm_ca_stride")
+    padding = cols[4].number_input("Padding P", 0, 5, 1, key="fm_ca_padding")
+    filters = cols[5].number_input("Filters C_out", 1, 512, 2, key="fm_ca_filters")
+    pool = cols[6].selectbox("Pooling 2x2, stride 2", [NO_POOL, *POOLS], key="fm_ca_pool")
+    result = solve(ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool))
+    st.latex(result.output_latex)
+    st.latex(result.params_latex)
+    for problem in result.problems:
+        st.warning(problem, icon=":material/block:")
+    for note in result.notes:
+        st.info(note, icon=":material/lightbulb:")
+    if result.shape is not None:
+        c, h, w = result.shape
+        st.markdown(f"**Output volume: {c}×{h}×{w}** ({result.params:,} parameters).")
+    check = "agrees" if result.agrees else "disagrees"
+    measured = "×".join(map(str, result.torch_shape)) if result.torch_shape else f"an error: {result.torch_error}"
+    st.caption(f"Checked: `{result.torch_layers}` gives {measured} and {result.torch_params:,} parameters ({check}).")
+    if result.output is None:
+        return
+    small = min(size, max(8, kernel - 2 * padding))
+    example = worked_example(small, kernel, stride, padding)
+    rows, cols = example.output.shape
+    _keep_valid("fm_ca_pos", range(rows * cols), 0)
+    if rows * cols > 1:
+        st.select_slider(
+            "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
+        )
+    row, col = divmod(st.session_state["fm_ca_pos"], cols)
+    st.plotly_chart(fv.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
+    grid = f"on a {small}x{small} grid " if small < size else ""
+    st.caption(
+        f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "
+        f"{'Matches' if example.matches_torch else 'Does NOT match'} torch.nn.functional.conv2d. "
+        "With C_in channels each filter has one such kernel per channel and adds up their results, plus a bias."
+    )
+
+
 st.title("Filters & feature maps")
-st.info("This page is being built (issue #3).", icon=":material/construction:")
+st.markdown(
+    "A convolution slides small **filters** over its input and writes one **feature map** per filter: "
+    "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
+    "and what they respond to climbs from edges and colours to textures, parts and whole objects."
+)
+
+picked = ui.selected_image()
+model = ui.selected_model()
+acts = None
+if picked is not None and model is not None:
+    image, caption = picked
+    ui.untrained_badge(model)
+    sizes = input_sizes(model)
+    if st.session_state.get("fm_size_of", model.key) != model.key:  # another model starts at its own size
+        st.session_state["fm_size"] = sizes[0]
+    st.session_state["fm_size_of"] = model.key
+    _keep_valid("fm_size", sizes, sizes[0])
+    left, right, _ = st.columns([1, 1, 2])
+    cmap = right.selectbox("Colormap", COLORMAPS, key="fm_cmap", help="For every feature map on this page")
+    size = left.selectbox(
+        "Input size (pixels a side)",
+        sizes,
+        key="fm_size",
+        help="The image is resized and centre-cropped to this size, as the model's own preprocessing does.",
+    )
+    with ui.user_errors("Capturing the feature maps"), st.spinner("One forward pass captures every convolution..."):
+        acts = get_activations(model, image, size)
+if acts is not None:
+    st.caption(
+        f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "
+        f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
+        "moving through them never re-runs the model."
+    )
+    explore(model, acts, cmap)
+    st.subheader("Across depth: from edges to objects")
+    depth(acts, cmap)
+
+st.subheader("Convolution arithmetic")
+st.markdown(
+    "Output side **(W − F + 2P) / S + 1** and parameters **(F·F·C_in + 1)·C_out**, "
+    "checked against a real `torch.nn.Conv2d`."
+)
+arithmetic()
