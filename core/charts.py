@@ -37,7 +37,7 @@ def styled(fig: go.Figure, height: int | None = None) -> go.Figure:
 def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figure:
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()
-    rated = [c for c in cards if c.top1 is not None and c.gflops]
+    rated = [c for c in cards if c.top1 is not None and c.gflops and c.dataset == "ImageNet-1K"]
     for family in dict.fromkeys(c.family for c in rated):
         group = [c for c in rated if c.family == family]
         fig.add_trace(

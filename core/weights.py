@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,6 +102,45 @@ def unavailable_message(card: ModelCard, reason: str) -> str:
     )
 
 
+def download_file(url: str, target: Path, progress: Progress | None = None, timeout: float = 15.0) -> Path:
+    """Download ``url`` to ``target``; the file appears under its name only when complete.
+
+    When ``target``'s name embeds a sha256 prefix (torchvision's do), the download must match it.
+    ``file://`` URLs are read even when ``CONVLENS_OFFLINE`` is set: they are not the network.
+
+    Raises:
+        WeightsUnavailable: offline, the download failed, or it is corrupt; the message says which.
+    """
+    if get_settings().offline and urllib.parse.urlsplit(url).scheme != "file":
+        raise WeightsUnavailable(f"Cannot download `{target.name}`: CONVLENS_OFFLINE is set.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total, done = int(response.headers.get("Content-Length") or 0), 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        prefix = expected_hash_prefix(target.name)
+        if prefix and not digest.hexdigest().startswith(prefix):
+            raise WeightsUnavailable(
+                f"The download of `{target.name}` is corrupt (sha256 does not start with {prefix}). Try again."
+            )
+        os.replace(tmp_name, target)
+    except WeightsUnavailable:
+        raise
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        raise WeightsUnavailable(f"Downloading `{target.name}` from {url} failed: {exc}") from None
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return target
+
+
 def download(card: ModelCard, progress: Progress | None = None, timeout: float = 15.0) -> Path:
     """Download ``card``'s weights into the torch hub cache and check their hash.
 
@@ -113,31 +153,10 @@ def download(card: ModelCard, progress: Progress | None = None, timeout: float =
         raise WeightsUnavailable(f"{card.label} has no published weights to download.")
     if get_settings().offline:
         raise WeightsUnavailable(unavailable_message(card, "CONVLENS_OFFLINE is set"))
-    target = hub_checkpoints_dir() / card.weights_file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".pth")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(card.weights_url, timeout=timeout) as response:
-            total, done = int(response.headers.get("Content-Length") or 0), 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        prefix = expected_hash_prefix(card.weights_file)
-        if prefix and not digest.hexdigest().startswith(prefix):
-            raise WeightsUnavailable(
-                f"The download of `{card.weights_file}` is corrupt (sha256 does not start with {prefix}). Try again."
-            )
-        os.replace(tmp_name, target)
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        return download_file(card.weights_url, hub_checkpoints_dir() / card.weights_file, progress, timeout)
+    except WeightsUnavailable as exc:
         raise WeightsUnavailable(unavailable_message(card, f"download failed: {exc}")) from None
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return target
 
 
 def read_state_dict(source: str | Path | bytes | BinaryIO) -> dict[str, torch.Tensor]:

@@ -231,3 +231,20 @@ def meta_model(key: str) -> nn.Module:
             return entry(key).build().eval()
     except NotImplementedError:  # builders that compute with tensors (RegNet) need real ones
         return entry(key).build().to("meta").eval()
+
+
+def default_key() -> str:
+    """The model the app starts with, chosen so that it shows something trained.
+
+    ResNet-18 when its ImageNet weights are on this machine, else the first zoo model whose
+    weights are, else the classroom model (it ships with ConvLens, so it needs no download).
+    """
+    from core.weights import locate  # core.weights imports this module
+
+    ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
+    if DEFAULT_KEY in ready:
+        return DEFAULT_KEY
+    return ready[0] if ready else classroom.KEY
+
+
+from core import classroom  # noqa: E402  (registers the classroom model; it imports this module)

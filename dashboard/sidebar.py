@@ -40,7 +40,7 @@ def render(page) -> None:
             "Model",
             zoo.list_models(),
             key="sb_model",
-            index=zoo.list_models().index(zoo.DEFAULT_KEY),
+            index=zoo.list_models().index(zoo.default_key()),
             format_func=lambda key: zoo.model_card(key).label,
         )
         st.segmented_control(

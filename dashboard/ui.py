@@ -38,7 +38,7 @@ def user_errors(action: str = "That") -> Iterator[None]:
 
 
 def selected_model_key() -> str:
-    return st.session_state.get("sb_model") or zoo.DEFAULT_KEY
+    return st.session_state.get("sb_model") or zoo.default_key()
 
 
 def wants_pretrained() -> bool:

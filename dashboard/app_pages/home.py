@@ -1,9 +1,10 @@
-"""Home: what ConvLens shows and for whom, the device, and which weights are ready here."""
+"""Home: what ConvLens shows and for whom, the device, which weights are ready here, the offline kit."""
 
 import streamlit as st
 
-from core import weights
+from core import kit, weights, zoo
 from core.device import describe
+from core.settings import get_settings
 
 st.title("ConvLens: see what convolutional networks do")
 st.markdown(
@@ -62,6 +63,30 @@ with right:
     ready = sum(row["status"].startswith("ready") for row in rows)
     st.caption(
         f"{ready} of {len(rows)} models have their weights here. Missing ones download on first use "
-        "when online; offline, every page still works with random (untrained) weights."
+        "when online; offline, every page still works with random (untrained) weights, and the classroom "
+        "model (Tiny VGG, trained on generated shapes) ships with ConvLens."
     )
     st.dataframe(rows, hide_index=True, width="stretch")
+
+st.subheader("Offline weights kit")
+folder = get_settings().weights_dir
+if not (folder / kit.MANIFEST).is_file():
+    st.info(
+        f"No kit in the weights folder `{folder}`. To carry pretrained weights into a room without internet, "
+        "run this on a machine with internet, into a folder on a USB stick:\n\n"
+        "`.venv/bin/python -m core.kit download KIT --models resnet18 mobilenet_v3_small --yolo yolov8n`\n\n"
+        "In the classroom, check it with `.venv/bin/python -m core.kit verify KIT` and start the app with "
+        "`CONVLENS_WEIGHTS_DIR=KIT make run`.",
+        icon=":material/usb:",
+    )
+else:
+    full = st.button("Verify checksums", key="home_kit_verify", icon=":material/verified:")
+    report = kit.verify(folder, checksums=full)
+    ready_names = [zoo.model_card(key).label for key in report.ready()] + [f"YOLO {n}" for n in report.ready(kit.YOLO)]
+    checked = "sha256 of every file checked" if report.checksums else "names and sizes checked"
+    if report.ok:
+        st.success(
+            f"Kit in `{folder}` ({checked}). Ready offline: {', '.join(ready_names) or 'none'}.", icon=":material/usb:"
+        )
+    else:
+        st.error(f"The kit in `{folder}` has problems:\n\n" + "\n".join(f"- {line}" for line in report.problems))

@@ -14,11 +14,12 @@ st.title(f"Model zoo: {card.label}")
 st.markdown(f"**{card.family}, {card.year}.** {card.idea}")
 
 cols = st.columns(5)
-cols[0].metric("Parameters", f"{card.params / 1e6:.1f} M")
-cols[1].metric("Cost", f"{card.gflops:.2f} GFLOPs" if card.gflops else "-", help="Per image at the input size")
+cols[0].metric("Parameters", f"{card.params / 1e6:.1f} M" if card.params >= 1e5 else f"{card.params / 1e3:.1f} k")
+cols[1].metric("Cost", f"{card.gflops:.3g} GFLOPs" if card.gflops else "-", help="Per image at the input size")
 cols[2].metric("Top-1", f"{card.top1:.1f} %" if card.top1 else "-", help=f"{card.dataset} validation accuracy")
 cols[3].metric("Top-5", f"{card.top5:.1f} %" if card.top5 else "-")
-cols[4].metric("Weights file", f"{card.file_mb:.0f} MB" if card.file_mb else "-", help=card.weights_file)
+size = "-" if not card.file_mb else f"{card.file_mb:.0f} MB" if card.file_mb >= 1 else f"{card.file_mb * 1024:.0f} KB"
+cols[4].metric("Weights file", size, help=card.weights_file or str(card.bundled_weights))
 
 st.subheader("Predictions")
 picked = ui.selected_image()

@@ -1,0 +1,128 @@
+"""The classroom model: a Tiny VGG that ConvLens trains on its own generated shapes and ships.
+
+It needs no download, so every page shows something learned on a fresh, offline machine:
+edge and colour filters, Grad-CAM on the shape, transfer to new shapes. The architecture is
+in the spirit of CNN Explainer's Tiny VGG (blocks of conv-ReLU-conv-ReLU-maxpool on a 64x64
+image), with a third block for a receptive field as large as the shapes, and global average
+pooling before the linear head, so that each class score adds up evidence from every place.
+``scripts/train_classroom.py`` trains it; ``assets/classroom/`` holds the result. Importing
+this module registers the model in :mod:`core.zoo` (which imports it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.transforms._presets import ImageClassification
+
+from core.assets import ASSETS_DIR
+from core.shapes import BASE_CLASSES
+from core.zoo import ModelCard, ZooEntry, register
+
+KEY = "tiny_vgg"
+CLASSROOM_DIR = ASSETS_DIR / "classroom"
+WEIGHTS_PATH = CLASSROOM_DIR / "tiny_vgg_shapes.pt"
+METADATA_PATH = CLASSROOM_DIR / "metadata.json"
+IMAGE_SIZE = 64
+CHANNELS = (16, 16, 32)  # per block
+
+
+class TinyVGG(nn.Module):
+    """Three VGG blocks of two 3x3 convolutions, global average pooling and one linear layer.
+
+    The first two blocks end in 2x2 max-pooling; the last keeps its 16x16 resolution, so that
+    Grad-CAM maps stay sharp on a 64x64 image. ``batch_norm`` adds a BatchNorm after each
+    convolution, for training only: the training script folds them into the convolutions, so
+    the shipped model has none.
+    """
+
+    def __init__(
+        self, num_classes: int = len(BASE_CLASSES), channels: tuple[int, ...] = CHANNELS, batch_norm: bool = False
+    ) -> None:
+        super().__init__()
+        self.channels = tuple(channels)
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        in_channels = 3
+        for block, out_channels in enumerate(self.channels, start=1):
+            for conv in (1, 2):
+                layers[f"conv_{block}_{conv}"] = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+                if batch_norm:
+                    layers[f"bn_{block}_{conv}"] = nn.BatchNorm2d(out_channels)
+                layers[f"relu_{block}_{conv}"] = nn.ReLU()
+                in_channels = out_channels
+            if block < len(self.channels):
+                layers[f"max_pool_{block}"] = nn.MaxPool2d(2)
+        self.features = nn.Sequential(layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(in_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+@functools.cache
+def metadata() -> dict:
+    """What the training script recorded: classes, seed, mean/std, accuracy, time, command."""
+    return json.loads(METADATA_PATH.read_text())
+
+
+def build() -> TinyVGG:
+    """A classroom model with PyTorch's default (random) initialisation."""
+    return TinyVGG(len(metadata()["classes"]))
+
+
+def transforms() -> ImageClassification:
+    """Resize the shorter side to 64, centre-crop 64x64, scale to [0, 1], normalise by the training set's mean/std."""
+    meta = metadata()
+    size = int(meta["image_size"])
+    return ImageClassification(crop_size=size, resize_size=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+
+
+def multiply_adds(model: nn.Module, size: int) -> int:
+    """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
+
+
+def card(zoo_entry: ZooEntry) -> ModelCard:
+    meta = metadata()
+    model = build()
+    size = int(meta["image_size"])
+    return ModelCard(
+        key=zoo_entry.key,
+        label=zoo_entry.label,
+        family=zoo_entry.family,
+        year=zoo_entry.year,
+        idea=zoo_entry.idea,
+        params=sum(p.numel() for p in model.parameters()),
+        gflops=multiply_adds(model, size) / 1e9,
+        top1=meta["val_top1"],
+        top5=meta["val_top5"],
+        file_mb=WEIGHTS_PATH.stat().st_size / 2**20 if WEIGHTS_PATH.is_file() else None,
+        dataset="ConvLens shapes",
+        categories=tuple(meta["classes"]),
+        weights_file=WEIGHTS_PATH.name,
+        weights_url=None,
+        crop_size=size,
+        resize_size=size,
+        bundled_weights=WEIGHTS_PATH,
+    )
+
+
+ENTRY = ZooEntry(
+    KEY,
+    "Tiny VGG (classroom)",
+    "Tiny VGG",
+    2020,
+    "CNN Explainer's pocket VGG, trained by ConvLens on generated shapes: ships with the app, needs no download.",
+    builder=build,
+    transforms_fn=transforms,
+    card_fn=card,
+)
+register(ENTRY)
