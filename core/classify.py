@@ -40,7 +40,7 @@ def classify(model: LoadedModel, image: Image.Image, k: int = 5) -> Classificati
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
     batch = model.to_input(image)
-    with inference(model.device):
+    with model.lock, inference(model.device):  # no other session's hooks may see this pass
         synchronize(model.device)
         start = time.perf_counter()
         logits = model.module(batch)
@@ -49,7 +49,6 @@ def classify(model: LoadedModel, image: Image.Image, k: int = 5) -> Classificati
     probs = torch.softmax(logits.float(), dim=1)[0]
     values, indices = probs.topk(min(k, probs.numel()))
     top = tuple(
-        Prediction(int(i), model.categories[int(i)] if int(i) < len(model.categories) else str(int(i)), float(v))
-        for v, i in zip(values.cpu(), indices.cpu(), strict=True)
+        Prediction(int(i), model.label(int(i)), float(v)) for v, i in zip(values.cpu(), indices.cpu(), strict=True)
     )
     return Classification(model.display_name, model.trained, top, elapsed, str(model.device), tuple(batch.shape))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,6 +48,10 @@ class LoadedModel:
     def display_name(self) -> str:
         """The model's label with its weights, e.g. ``ResNet-18 · ImageNet`` or ``· untrained``."""
         return f"{self.card.label} · {self.card.dataset if self.trained else 'untrained'}"
+
+    def label(self, index: int) -> str:
+        """The name of class ``index`` (its number when the model has no names)."""
+        return self.categories[index] if 0 <= index < len(self.categories) else str(index)
 
     def to_input(self, image: Image.Image) -> torch.Tensor:
         """Preprocess ``image`` into a ``(1, 3, H, W)`` tensor on the model's device."""
@@ -180,3 +185,14 @@ def copy_module(model: LoadedModel) -> nn.Module:
     """A private deep copy of a cached model, safe to train or modify."""
     with model.lock:
         return copy.deepcopy(model.module)
+
+
+def private_view(model: LoadedModel) -> nn.Module:
+    """A copy of the model's module tree that shares its weights (no memory copied).
+
+    Hooks added to the view never reach other sessions' forward passes. The weights are the
+    shared tensors: never modify them in place; to change one, assign a new ``nn.Parameter``.
+    """
+    with model.lock:
+        memo = {id(t): t for t in itertools.chain(model.module.parameters(), model.module.buffers())}
+        return copy.deepcopy(model.module, memo)
