@@ -9,7 +9,7 @@ interaction and the server's peak memory (RSS, with its children).
 from __future__ import annotations
 
 import asyncio
-import statistics
+import os
 import sys
 import tempfile
 import threading
@@ -19,13 +19,15 @@ from pathlib import Path
 
 import psutil
 
-from bench.serve import offline_env, serve
+from bench.serve import ROOT, offline_env, serve
 from core.assets import sample_images
 from core.classify import classify
 from core.images import load_image
 from core.models import get_model
+from core.zoo import default_key
 
 CHROMIUM = "/usr/bin/chromium"
+YOLO_MODEL = ROOT.parent / "shared" / "weights" / "yolov8n_int8_openvino_model"  # skipped when absent
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -48,10 +50,14 @@ class Outcome:
     detail: str
 
 
-def expected_top1() -> dict[str, str]:
-    """The oracle: the top-1 label of each sample image under seeded random ResNet-18 weights."""
-    model = get_model("resnet18", pretrained=False)
-    return {name: classify(model, load_image(path), k=1).top[0].label for name, path in sample_images().items()}
+def expected_top1() -> dict[str, tuple[str, float]]:
+    """The oracle: the default model's top-1 label and probability for each sample image, computed here.
+
+    The probability tells the images apart even when two of them get the same label.
+    """
+    model = get_model(default_key())
+    tops = {name: classify(model, load_image(path), k=1).top[0] for name, path in sample_images().items()}
+    return {name: (top.label, top.probability) for name, top in tops.items()}
 
 
 async def settle(page) -> None:
@@ -59,27 +65,76 @@ async def settle(page) -> None:
     await page.wait_for_function(SETTLED, timeout=300_000)
 
 
-async def zoo_session(browser, url: str, index: int, sample: str, expected: str) -> Outcome:
+async def timed(page, outcomes: list[Outcome], session: int, what: str, action, check) -> None:
+    """Run ``action`` (a click), wait for the page to settle, then record ``check()``'s verdict."""
+    start = time.perf_counter()
+    await action()
+    await settle(page)
+    correct, detail = await check()
+    outcomes.append(Outcome(session, what, time.perf_counter() - start, correct, detail))
+
+
+async def session(
+    browser, url: str, index: int, sample: str, expected: tuple[str, float], detection: bool
+) -> list[Outcome]:
+    """One student: their own image on the zoo, Grad-CAM and feature-map pages, then detection."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(300_000)
+    outcomes: list[Outcome] = []
     await page.goto(url)
     await settle(page)
-    await page.get_by_role("button", name="Random (untrained)").click()
-    await settle(page)
-    box = page.get_by_test_id("stSelectbox").filter(has_text="Sample image")
-    await box.click()
+    await page.get_by_test_id("stSelectbox").filter(has_text="Sample image").click()
     await page.get_by_role("option", name=sample, exact=True).click()
     await settle(page)
-    start = time.perf_counter()
-    await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model zoo").click()
-    shown = page.get_by_text("Most likely:")
-    await shown.wait_for()
-    await settle(page)
-    seconds = time.perf_counter() - start
-    text = await shown.inner_text()
+    nav = page.get_by_test_id("stSidebarNav")
+
+    async def top1():
+        text = await page.get_by_text("Most likely:").inner_text()
+        return f"Most likely: {expected[0]} ({expected[1]:.1%})" in text, text
+
+    async def explained():
+        chosen = page.get_by_role("radiogroup", name="Top-5 predictions").get_by_role("radio", checked=True)
+        label = (await chosen.locator("xpath=ancestor::label[1]").inner_text()).strip()
+        overlays = await page.get_by_test_id("stImage").count()
+        return label == f"{expected[0]} · {expected[1]:.1%}" and overlays > 0, f"explains {label!r}, {overlays} images"
+
+    async def maps_shown():
+        count = await page.get_by_test_id("stImage").count()
+        return count > 0, f"{count} images (checked: shown)"
+
+    async def judged():
+        values = [await m.inner_text() for m in await page.get_by_test_id("stMetricValue").all()]
+        return values[:3] == ["5", "0", "0"], f"bus TP/FP/FN {values[:3]}"
+
+    await timed(page, outcomes, index, "zoo: top-5", lambda: nav.get_by_role("link", name="Model zoo").click(), top1)
+    await timed(
+        page,
+        outcomes,
+        index,
+        "Grad-CAM of the prediction",
+        lambda: nav.get_by_role("link", name="Grad-CAM & attributions").click(),
+        explained,
+    )
+    await timed(
+        page,
+        outcomes,
+        index,
+        "feature maps",
+        lambda: nav.get_by_role("link", name="Filters & feature maps").click(),
+        maps_shown,
+    )
+    if detection:
+        await timed(
+            page,
+            outcomes,
+            index,
+            "YOLO detection judged against labels",
+            lambda: nav.get_by_role("link", name="YOLO detection").click(),
+            judged,
+        )
     await context.close()
-    return Outcome(index, "zoo: top-5 of a chosen image", seconds, f"Most likely: {expected} (" in text, text)
+    return outcomes
 
 
 def watch_memory(pid: int, stop: threading.Event, peak: list[int]) -> None:
@@ -96,37 +151,57 @@ def watch_memory(pid: int, stop: threading.Event, peak: list[int]) -> None:
 async def run(sessions: int) -> tuple[list[Outcome], int]:
     from playwright.async_api import async_playwright
 
-    oracle = expected_top1()
-    names = sorted(oracle)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        with serve("dashboard/app.py", offline_env(home), home / "server.log") as (url, process):
+        env = offline_env(home)
+        os.environ.update(env)  # the oracle sees the same (absent) weights as the server
+        oracle = expected_top1()
+        names = sorted(oracle)
+        detection = YOLO_MODEL.exists()
+        if detection:
+            (home / "weights").mkdir()
+            (home / "weights" / YOLO_MODEL.name).symlink_to(YOLO_MODEL)
+        with serve("dashboard/app.py", env, home / "server.log") as (url, process):
             stop, peak = threading.Event(), [0]
             watcher = threading.Thread(target=watch_memory, args=(process.pid, stop, peak), daemon=True)
             watcher.start()
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                outcomes = await asyncio.gather(
+                per_session = await asyncio.gather(
                     *[
-                        zoo_session(browser, url, i, names[i % len(names)], oracle[names[i % len(names)]])
+                        session(browser, url, i, names[i % len(names)], oracle[names[i % len(names)]], detection)
                         for i in range(sessions)
                     ]
                 )
                 await browser.close()
             stop.set()
             watcher.join()
-    return list(outcomes), peak[0]
+    return [o for outcomes in per_session for o in outcomes], peak[0]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(outcomes: list[Outcome], peak_bytes: int) -> str:
-    seconds = sorted(o.seconds for o in outcomes)
-    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+    sessions = len({o.session for o in outcomes})
     correct = sum(o.correct for o in outcomes)
     lines = [
-        f"{len(outcomes)} concurrent sessions; correct results: {correct}/{len(outcomes)}",
-        f"p50 {statistics.median(seconds):.2f} s, p95 {p95:.2f} s per interaction; "
+        f"{sessions} concurrent sessions, {len(outcomes)} interactions; correct results: {correct}/{len(outcomes)}; "
         f"server peak memory {peak_bytes / 2**30:.2f} GiB",
+        "",
+        "| interaction | p50 (s) | p95 (s) | correct |",
+        "|---|---|---|---|",
     ]
+    for what in dict.fromkeys(o.interaction for o in outcomes):
+        group = [o for o in outcomes if o.interaction == what]
+        seconds = [o.seconds for o in group]
+        lines.append(
+            f"| {what} | {percentile(seconds, 0.5):.2f} | {percentile(seconds, 0.95):.2f} | "
+            f"{sum(o.correct for o in group)}/{len(group)} |"
+        )
+    lines.append("")
     lines += [
         f"  session {o.session}: {o.interaction}: {o.seconds:.2f} s, {'ok' if o.correct else 'WRONG'} ({o.detail})"
         for o in outcomes

@@ -67,6 +67,11 @@ TRAIN_SECONDS = Limit(
     "A training run may last at most {value:.0f} s on this server; "
     "this one is estimated at {actual:.0f} s. Use fewer epochs, a smaller image size or a smaller model.",
 )
+TRAIN_RUNS = Limit(
+    2,
+    "{actual} training runs would run at once; at most {value:.0f} may run on this server. "
+    "Wait for one to finish, or cancel it.",
+)
 EPOCHS = Limit(50, "{actual} epochs asked; at most {value:.0f} are allowed per run.")
 DETECTION_IMAGES = Limit(
     32, "{actual} images were given; at most {value:.0f} are detected at once. Choose fewer images."
