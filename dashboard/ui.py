@@ -117,3 +117,22 @@ def untrained_badge(model: LoadedModel) -> None:
             "not anything learned.",
             icon=":material/casino:",
         )
+
+
+def kept_uploads(label: str, key: str, **uploader_args) -> list[tuple[str, bytes]]:
+    """A multi-file uploader whose files survive page switches and reruns, as (name, bytes).
+
+    Streamlit forgets a file uploader's files when its page is left; these are kept in the
+    session until the user presses "Forget".
+    """
+    kept: dict[str, bytes] = st.session_state.setdefault(f"{key}_kept", {})
+    version = st.session_state.get(f"{key}_version", 0)
+    for upload in st.file_uploader(label, accept_multiple_files=True, key=f"{key}_{version}", **uploader_args) or []:
+        kept[upload.name] = upload.getvalue()
+    if kept:
+        names = ", ".join(sorted(kept))
+        if st.button(f"Forget {len(kept)} uploaded file(s)", key=f"{key}_forget", icon=":material/delete:", help=names):
+            kept.clear()
+            st.session_state[f"{key}_version"] = version + 1  # a fresh, empty uploader
+            st.rerun()
+    return list(kept.items())

@@ -85,7 +85,7 @@ def test_pt_upload_is_refused_with_the_reason(offline_kit: Path) -> None:
 def test_bad_label_lines_are_listed_and_the_rest_is_used(offline_kit: Path) -> None:
     at = open_page("detection")
     labels = "5 0.5 0.44 0.98 0.46\n0 0.5 0.5 0.2\n0 nan 0.5 0.2 0.4\n99 0.5 0.5 0.1 0.1\n0 1.5 0.5 0.1 0.1\n"
-    at.file_uploader(key="det_label_files").set_value(("bus.txt", labels.encode(), "text/plain")).run()
+    at.file_uploader(key="det_label_files_0").set_value(("bus.txt", labels.encode(), "text/plain")).run()
     warning = " ".join(w.value for w in at.warning)
     assert "bus.txt" in warning
     for line in ("line 2: expected 5 values", "line 3: coordinates must be finite", "line 4: class id 99 is unknown"):
@@ -97,7 +97,7 @@ def test_bad_label_lines_are_listed_and_the_rest_is_used(offline_kit: Path) -> N
 def test_uploads_bad_image_message_and_unlabelled_image(offline_kit: Path) -> None:
     at = open_page("detection")
     rocket = shared_path("images", "rocket.jpg").read_bytes()
-    at.file_uploader(key="det_uploads").set_value(
+    at.file_uploader(key="det_uploads_0").set_value(
         [("notes.jpg", b"not an image at all" * 20, "image/jpeg"), ("rocket.jpg", rocket, "image/jpeg")]
     ).run()
     assert any("notes.jpg** was skipped" in e.value and "not an image" in e.value for e in at.error)
@@ -105,6 +105,18 @@ def test_uploads_bad_image_message_and_unlabelled_image(offline_kit: Path) -> No
     at.selectbox(key="det_image").set_value(2).run()
     assert "No ground truth for this image" in texts(at)
     assert set(table(at, "verdict")["verdict"]) <= {"-"}
+
+
+def test_uploads_survive_a_page_switch_until_forgotten(offline_kit: Path) -> None:
+    at = open_page("detection")
+    rocket = shared_path("images", "rocket.jpg").read_bytes()
+    at.file_uploader(key="det_uploads_0").set_value([("rocket.jpg", rocket, "image/jpeg")]).run()
+    assert "ran once on 3 image(s)" in texts(at)
+    at.switch_page("app_pages/zoo.py").run()
+    at.switch_page("app_pages/detection.py").run()
+    assert not at.exception and "ran once on 3 image(s)" in texts(at)
+    at.button(key="det_uploads_forget").click().run()
+    assert "ran once on 2 image(s)" in texts(at)
 
 
 def test_ground_truth_edits_change_the_verdicts(offline_kit: Path) -> None:

@@ -87,9 +87,9 @@ def choose_images() -> list[tuple[str, bytes]]:
     """Sample images and uploads, as (unique name, bytes)."""
     samples = yolo.sample_images()
     picked = st.multiselect("Sample images", list(samples), default=list(samples), key="det_samples")
-    uploads = st.file_uploader("Your images", accept_multiple_files=True, key="det_uploads") or []
+    uploads = ui.kept_uploads("Your images", key="det_uploads")
     found, names = [], set()
-    for name, data in [(n, samples[n].read_bytes()) for n in picked] + [(u.name, u.getvalue()) for u in uploads]:
+    for name, data in [(n, samples[n].read_bytes()) for n in picked] + uploads:
         unique = name
         while unique in names:
             unique = f"{Path(unique).stem}_copy{Path(unique).suffix}"
@@ -113,15 +113,14 @@ def _issues(title: str, issues: tuple[boxes.LabelIssue, ...]) -> None:
 def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -> list[boxes.GroundTruth | None]:
     """Ground truth per image (None: unlabelled) from label files and the editable table."""
     texts = {stem: text for stem, text in yolo.shipped_labels().items() if stem in {Path(n).stem for n, _ in images}}
-    label_files = st.file_uploader(
+    label_files = ui.kept_uploads(
         "YOLO label files (.txt, one `class x_center y_center width height` line per box, in [0, 1])",
-        type=["txt"],
-        accept_multiple_files=True,
         key="det_label_files",
+        type=["txt"],
         help="Matched to the images by file name: bus.txt goes with bus.jpg.",
     )
-    for upload in label_files or []:
-        texts[Path(upload.name).stem] = upload.getvalue().decode("utf-8", errors="replace")
+    for name, data in label_files:
+        texts[Path(name).stem] = data.decode("utf-8", errors="replace")
     stems = {Path(n).stem: (n, image) for n, image in images}
     if unmatched := sorted(set(texts) - set(stems)):
         st.warning(f"No image matches these label files: {', '.join(f'{s}.txt' for s in unmatched)}.")
