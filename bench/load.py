@@ -19,22 +19,14 @@ from pathlib import Path
 
 import psutil
 
-from bench.serve import ROOT, offline_env, serve
+from bench.serve import CHROMIUM, CHROMIUM_ARGS, ROOT, offline_env, serve
 from core.assets import sample_images
 from core.classify import classify
 from core.images import load_image
 from core.models import get_model
 from core.zoo import default_key
 
-CHROMIUM = "/usr/bin/chromium"
 YOLO_MODEL = ROOT.parent / "shared" / "weights" / "yolov8n_int8_openvino_model"  # skipped when absent
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SETTLED = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
     return app && app.dataset.testScriptState === 'notRunning' && !document.querySelector('[data-stale="true"]');
@@ -166,7 +158,7 @@ async def run(sessions: int) -> tuple[list[Outcome], int]:
             watcher = threading.Thread(target=watch_memory, args=(process.pid, stop, peak), daemon=True)
             watcher.start()
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 per_session = await asyncio.gather(
                     *[
                         session(browser, url, i, names[i % len(names)], oracle[names[i % len(names)]], detection)

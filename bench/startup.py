@@ -12,16 +12,8 @@ import time
 from pathlib import Path
 
 from bench.common import Row, table
-from bench.serve import offline_env, serve
+from bench.serve import CHROMIUM, CHROMIUM_ARGS, offline_env, serve
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HELLO = 'import streamlit as st\nst.title("Hello")\n'
 
 
@@ -44,7 +36,7 @@ def rows(repeat: int = 3) -> list[Row]:
         home = Path(tmp)
         hello = home / "hello.py"
         hello.write_text(HELLO)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ours, peer = [], []
         for _ in range(repeat):
             peer.append(first_page_seconds(browser, hello, "Hello", home))
