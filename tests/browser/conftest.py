@@ -6,33 +6,47 @@ Chromium where it can). Screenshots go to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.serve import offline_env, serve
-from tests.conftest import ROOT
+from bench.serve import CHROMIUM, CHROMIUM_ARGS, offline_env, serve
+from tests.conftest import ROOT, SHARED
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
+
+
+# Detection models from ../shared that the server finds in its weights folder, when they are here.
+SHARED_MODELS = ("yolov8n_int8_openvino_model",)
+
+
+def weights_folder(home: Path) -> Path:
+    """The server's weights folder under its temporary home, with links to the shared detection models.
+
+    Never the repository's or the user's folders: the links live in the temporary home only.
+    """
+    folder = home / "weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SHARED_MODELS:
+        if (SHARED / "weights" / name).is_dir():
+            (folder / name).symlink_to((SHARED / "weights" / name).resolve(), target_is_directory=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app on a free localhost port, offline, with its folders in a temporary place."""
+    """The real app on a free localhost port, offline, with its folders in a temporary place.
+
+    Its weights folder links the shared detection model (see :func:`weights_folder`); folders set
+    in the caller's environment (CONVLENS_DATA_DIR, ...) are not inherited.
+    """
     home = tmp_path_factory.mktemp("browser_home")
-    with serve("dashboard/app.py", offline_env(home), home / "server.log") as (url, _process):
+    env = offline_env(home)
+    for var in ("CONVLENS_DATA_DIR", "CONVLENS_RUNS_DIR", "CONVLENS_DEVICE"):
+        env.pop(var, None)
+    env["CONVLENS_WEIGHTS_DIR"] = str(weights_folder(home))
+    with serve("dashboard/app.py", env, home / "server.log") as (url, _process):
         yield url
 
 

@@ -17,13 +17,15 @@ def go_to(page, title: str) -> None:
 
 
 def settle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until Streamlit has finished running the script and no element is stale."""
+    """Wait until Streamlit has finished running the script, no element is stale or still a
+    placeholder (skeleton), and every picture has loaded."""
     page.wait_for_timeout(200)
     page.wait_for_function(
         """() => {
             const app = document.querySelector('[data-testid="stApp"]');
             return app && app.dataset.testScriptState === 'notRunning'
-                && !document.querySelector('[data-stale="true"]');
+                && !document.querySelector('[data-stale="true"], [data-testid="stSkeleton"]')
+                && [...document.images].every(image => image.complete);
         }""",
         timeout=timeout_ms,
     )
@@ -53,3 +55,58 @@ def screenshot(page, name: str) -> None:
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     page.set_viewport_size(size)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label`` (sidebar or page) and wait for the rerun."""
+    _open(page, label)
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def options_of(page, label: str) -> list[str]:
+    """The options of the select box labelled ``label``, as shown in its open list."""
+    _open(page, label)
+    texts = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return texts
+
+
+def _open(page, label: str) -> None:
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.scroll_into_view_if_needed()  # scrolling while the list is open would close it
+    box.click()
+    page.get_by_role("option").first.wait_for()
+
+
+def pick(page, group: str, option: str) -> None:
+    """Click ``option`` in the segmented control labelled ``group`` and wait for the rerun."""
+    page.get_by_role("radiogroup", name=group, exact=True).get_by_role("radio", name=option, exact=True).click()
+    settle(page)
+
+
+def step_slider(page, label: str, key: str = "ArrowRight") -> None:
+    """Move the slider labelled ``label`` one step, with the keyboard as a user would, and wait."""
+    slider = page.get_by_role("slider", name=label)
+    slider.focus()
+    slider.press(key)
+    settle(page)
+
+
+def image_with_caption(page, caption: str, scope=None):
+    """The ``<img>`` of the ``st.image`` whose caption contains ``caption`` (waits until it is shown)."""
+    figure = (
+        (scope or page)
+        .get_by_test_id("stImage")
+        .filter(has=page.get_by_test_id("stImageCaption").filter(has_text=caption))
+    )
+    image = figure.first.locator("img")
+    image.wait_for()
+    return image
+
+
+def image_bytes(page, image) -> bytes:
+    """The bytes the server sends for an ``<img>`` (a new picture gets a new media file)."""
+    response = page.request.get(image.get_attribute("src"))
+    assert response.ok, f"{response.status} for {image.get_attribute('src')}"
+    return response.body()

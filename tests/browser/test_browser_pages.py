@@ -2,19 +2,28 @@
 
 import pytest
 
-from tests.browser.helpers import assert_images_not_blank, assert_no_exception, go_to, screenshot, settle
+from tests.browser.helpers import (
+    assert_images_not_blank,
+    assert_no_exception,
+    choose,
+    go_to,
+    screenshot,
+    settle,
+)
 
 pytestmark = pytest.mark.browser
 
 
 def test_home_page(page) -> None:
-    assert page.get_by_text("Pretrained weights on this machine").is_visible()
+    page.get_by_role("heading", name="Pretrained weights on this machine").wait_for()  # is_visible would not wait
+    settle(page)
     assert_no_exception(page)
     screenshot(page, "home")
 
 
 def test_zoo_page_with_random_weights(page) -> None:
     go_to(page, "Model zoo")
+    choose(page, "Model", "ResNet-18")  # offline, its ImageNet weights are missing: the page offers random ones
     assert page.get_by_role("heading", name="Model zoo: ResNet-18").is_visible()
     page.get_by_role("button", name="Use random weights (untrained)").click()
     settle(page)

@@ -1,0 +1,38 @@
+"""Transfer learning in a real browser: a short run on the generated shapes, both strategies' curves."""
+
+import pytest
+
+from tests.browser.helpers import assert_no_exception, go_to, screenshot, settle
+
+pytestmark = pytest.mark.browser
+
+EPOCHS = 2
+
+
+def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
+    go_to(page, "Transfer learning")
+    dataset = page.get_by_role("combobox", name="Dataset", exact=True).input_value()
+    assert dataset.startswith("generated shapes: ring, arrow, checker")
+    page.get_by_test_id("stPlotlyChart").first.wait_for()  # images per class
+    page.get_by_text("Backbone: Tiny VGG (classroom)").wait_for()
+    epochs = page.get_by_role("slider", name="Epochs")
+    epochs.focus()
+    for _ in range(int(epochs.get_attribute("aria-valuetext")) - EPOCHS):  # inside a form: no rerun per key
+        epochs.press("ArrowLeft")
+    assert epochs.get_attribute("aria-valuetext") == str(EPOCHS)
+    page.get_by_role("button", name="Train").click()
+
+    stopped = page.get_by_test_id("stAlertContentError").or_(page.get_by_test_id("stAlertContentWarning"))
+    page.get_by_role("heading", name="Comparison").or_(stopped).first.wait_for(timeout=180_000)  # ended, well or not
+    settle(page)
+    assert stopped.count() == 0, stopped.all_inner_texts()
+    curves = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss (lower is better)")
+    legend = curves.locator(".legendtext").all_text_contents()  # SVG text
+    for strategy in ("Feature extraction", "Fine-tuning"):
+        assert f"{strategy} (val)" in legend and f"{strategy} (train)" in legend, legend
+    lines = curves.locator(".scatterlayer .trace path.js-line")  # one line per strategy, split and panel
+    assert lines.count() == 8
+    assert all(lines.nth(i).get_attribute("d") for i in range(lines.count())), "a curve has no points"
+    assert page.get_by_test_id("stAlertContentSuccess").count() == 1
+    assert_no_exception(page)
+    screenshot(page, "transfer")
