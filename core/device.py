@@ -106,7 +106,8 @@ def describe(device: torch.device | None = None) -> DeviceInfo:
     elif device.type == "mps":
         name = "Apple GPU (MPS)"
     else:
-        name = f"CPU: {platform.machine()}, {torch.get_num_threads()} threads"
+        threads = torch.get_num_threads()
+        name = f"CPU: {platform.machine()}, {threads} thread{'s' if threads != 1 else ''}"
     dtype = autocast_dtype(device)
     precision = "float32" if dtype is None else f"autocast {str(dtype).removeprefix('torch.')}"
     return DeviceInfo(device=str(device), name=name, precision=precision)

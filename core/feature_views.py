@@ -127,7 +127,7 @@ def kernel_grid(kernels: Kernels, view: str, order: np.ndarray, filter_index: in
 
 
 def kernel_heatmap(kernel: np.ndarray, title: str) -> go.Figure:
-    """One 2-D kernel with its numbers written in the cells (blue negative, red positive)."""
+    """One 2-D kernel (blue negative, red positive), its numbers written in the cells up to 5x5."""
     kernel = np.asarray(kernel, dtype=np.float32)
     if kernel.ndim != 2:
         raise ValueError(f"kernel must be 2-D, got shape {kernel.shape}.")
@@ -136,8 +136,9 @@ def kernel_heatmap(kernel: np.ndarray, title: str) -> go.Figure:
         z=kernel,
         colorscale=WEIGHT_COLORMAP,
         zmid=0,
-        texttemplate="%{z:.2g}" if kernel.size <= 121 else None,
-        textfont={"size": 16 if max(kernel.shape) <= 5 else 13},
+        # Numbers only where they stay readable on a projector (the lectures' 3x3 and 5x5 examples).
+        texttemplate="%{z:.2f}" if max(kernel.shape) <= 5 else None,
+        textfont={"size": 18},
         hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>",
         colorbar={"title": {"text": "weight"}},
     )

@@ -22,6 +22,12 @@ def _device_label() -> str:
     return describe().label
 
 
+def default_sample() -> str:
+    """A photo for ImageNet models; a generated shape when the app starts on the classroom model."""
+    imagenet = zoo.model_card(zoo.default_key()).dataset == "ImageNet-1K"
+    return "cat" if imagenet else "shape star"
+
+
 def _keep(*keys: str) -> None:
     """Keep widget values while their widgets are not drawn (on pages with their own inputs)."""
     for key in keys:
@@ -60,6 +66,4 @@ def render(page) -> None:
                 st.session_state["sb_upload_data"] = (upload.name, upload.getvalue())
         else:
             samples = list(sample_images())
-            st.selectbox(
-                "Sample image", samples, key="sb_sample", index=samples.index("cat") if "cat" in samples else 0
-            )
+            st.selectbox("Sample image", samples, key="sb_sample", index=samples.index(default_sample()))

@@ -13,7 +13,7 @@ from core import images, zoo
 from core.assets import sample_images
 from core.errors import ConvLensError, WeightsUnavailable
 from core.models import LoadedModel, get_model
-from dashboard.sidebar import RANDOM
+from dashboard.sidebar import RANDOM, default_sample
 
 log = logging.getLogger("convlens")
 
@@ -62,7 +62,7 @@ def selected_image() -> tuple[Image.Image, str] | None:
             return decode_image(data), name
         return None
     samples = sample_images()
-    name = st.session_state.get("sb_sample") or next(iter(samples))
+    name = st.session_state.get("sb_sample") or default_sample()
     return decode_image(samples[name].read_bytes()), f"sample: {name}"
 
 

@@ -31,6 +31,12 @@ class Subject(NamedTuple):
     layer: str
 
 
+def _where(s: Subject) -> str:
+    """The layer in words: "the last conv block" for the default, else its name."""
+    default = attribution.layer_choices(s.model.key).default
+    return "the last conv block" if s.layer == default else f"layer {s.layer}"
+
+
 class Panel(NamedTuple):
     title: str
     heat: np.ndarray  # (H, W) in [0, 1] at the input's resolution
@@ -191,7 +197,7 @@ def _one_map(s: Subject, forward_ms: float) -> None:
         if key == "grad_cam":
             cams = _explain(s.model, s.model_id, s.image, (s.target,), (s.layer,))
             maps = cams.layers[0]
-            title = f"Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%}) at {s.layer}"
+            title = f"Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%}) at {_where(s)}"
             panel = Panel(title, maps.maps[0], maps.coarse[0])
         else:
             result = _attribute(s.model, s.model_id, s.image, key, s.target, s.layer, options)
@@ -212,7 +218,7 @@ def _top3(s: Subject, result: Classification) -> None:
         ]
         _draw(s.picture, panels, f"gradcam_top3_{s.model.key}")
         st.caption(
-            f"The three most probable classes at {s.layer}, from one forward and one backward pass: the layer's "
+            f"The three most probable classes at {_where(s)}, from one forward and one backward pass: the layer's "
             "output is repeated once per class, so the network runs once. Different classes, different evidence."
         )
 

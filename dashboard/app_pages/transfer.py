@@ -324,14 +324,16 @@ def runs_section() -> None:
     if st.session_state.get("tl_run_pick") not in runs:
         active = [i for i, r in runs.items() if r.status.active]
         st.session_state["tl_run_pick"] = (active or list(runs))[0]
-    run_id = st.selectbox("Run", list(runs), key="tl_run_pick", format_func=lambda i: f"{i} · {runs[i].status.state}")
+    # The run's state is shown by the live panel below (the label would go stale while it trains).
+    run_id = st.selectbox("Run", list(runs), key="tl_run_pick")
     record = runs[run_id]
     st.fragment(live_panel, run_every=POLL_SECONDS if record.status.active else None)(
         str(record.path), record.status.active
     )
     if not record.status.active:
         results_section(record)
-    with st.expander(f"All {len(runs)} runs in `{get_settings().runs_dir}`"):
+    count = f"{len(runs)} run" if len(runs) == 1 else f"All {len(runs)} runs"
+    with st.expander(f"{count} in `{get_settings().runs_dir}`"):
         st.dataframe(
             [
                 {"run": o.run_id, "state": o.state, "model": o.model, "dataset": o.dataset, "epochs": o.epochs}
@@ -346,7 +348,8 @@ def runs_section() -> None:
 
 st.title("Transfer learning lab")
 st.markdown(
-    "Start from a network pretrained on ImageNet. With **little data**, freeze its backbone and train only a "
+    "Start from a network pretrained on a large dataset (ImageNet for the zoo models, the generated shapes "
+    "for Tiny VGG). With **little data**, freeze its backbone and train only a "
     "new head (**feature extraction**); with **more data**, also **fine-tune** the backbone with a smaller "
     "learning rate. Train both on the same data, split, seed and budget, and compare them honestly."
 )
