@@ -114,14 +114,15 @@ def draw_detections(image: Image.Image, result: ImageResult, names: Mapping[int,
     """The image with its judged detections: shaded intersections with IoU, dashed truth, solid predictions."""
     canvas = image.copy() if image.mode == "RGB" else image.convert("RGB")
     scale = max(canvas.size) / 640
-    width, tags = max(2, round(2 * scale)), _Tags(canvas, max(12, round(13 * scale)))
+    # Labels about 2.5% of the image's longer side: readable on a projector at any resolution.
+    width, tags = max(2, round(2 * scale)), _Tags(canvas, max(14, round(0.025 * max(canvas.size))))
     dets, truth = result.detections, result.truth
     draw = ImageDraw.Draw(canvas)
     overlaps = []
     for d in np.flatnonzero(result.det_tp):  # all False without ground truth
         a, b = dets.boxes[d], truth.boxes[result.det_gt[d]]
         inter = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-        _hatch(draw, inter, OVERLAP, 6 * width, max(1, width - 1))
+        _hatch(draw, inter, OVERLAP, 12 * width, max(1, width // 2))  # sparse: the object stays visible
         overlaps.append((inter, result.det_iou[d]))
     colours = [PREDICTED if truth is None else (TP if tp else FP) for tp in result.det_tp]
     if truth is not None:
