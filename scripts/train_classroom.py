@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def evaluate(model: nn.Module, data: ShapeSet, mean: torch.Tensor, std: torch.Te
 
 def fold_batch_norm(model: TinyVGG) -> TinyVGG:
     """The same function (in eval mode) without BatchNorm: each one's scale and shift moved into its convolution."""
-    plain = TinyVGG(model.classifier.out_features, model.channels)
+    plain = TinyVGG(model.classifier.out_features, model.channels, pooled_blocks=model.pooled_blocks, convs=model.convs)
     state = {f"classifier.{k}": v for k, v in model.classifier.state_dict().items()}
     with torch.no_grad():
         for name, conv in model.features.named_children():
@@ -140,19 +141,28 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[Tiny
     return model, result
 
 
-def save(model: TinyVGG, result: TrainResult, config: TrainConfig, out: Path, command: str) -> None:
-    """Write the state dict and ``metadata.json`` (what :mod:`core.classroom` reads) into ``out``."""
+def save(model: TinyVGG, result: TrainResult, config: TrainConfig, out: Path, command: str, cam: CamCheck) -> None:
+    """Write the state dict and ``metadata.json`` (what :mod:`core.classroom` reads) into ``out``.
+
+    ``cam`` is :func:`cam_check` on the held-out "test" split, recorded with the accuracy.
+    """
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / WEIGHTS_PATH.name)
     meta = {
         "classes": list(BASE_CLASSES),
         "image_size": IMAGE_SIZE,
         "channels": list(model.channels),
+        "pooled_blocks": model.pooled_blocks,
+        "convs": list(model.convs),
         "mean": [round(v, 4) for v in result.mean],
         "std": [round(v, 4) for v in result.std],
         "val_top1": round(result.val_top1, 2),
         "val_top5": round(result.val_top5, 2),
         "val_images": config.per_class_val * len(BASE_CLASSES),
+        "test_images": cam.images,
+        "test_top1": round(100 * cam.accuracy, 2),
+        "gradcam_peak_in_box": round(100 * cam.peak_in_box, 2),
+        "gradcam_peak_within_cell": round(100 * cam.peak_within_cell, 2),
         "epoch_losses": [round(v, 5) for v in result.epoch_losses],
         "generate_seconds": round(result.generate_seconds, 1),
         "train_seconds": round(result.train_seconds, 1),
@@ -192,21 +202,31 @@ def off_centre(data: ShapeSet) -> ShapeSet:
     return ShapeSet(data.images[keep], data.labels[keep], data.boxes[keep], data.classes)
 
 
-def check(model: LoadedModel, data: ShapeSet) -> CamCheck:
-    """Classify ``data`` and run Grad-CAM for the true classes at the Grad-CAM page's default layer."""
-    batch = torch.stack([model.transforms(Image.fromarray(image)) for image in data.images]).to(model.device)
+def cam_check(module: nn.Module, batch: torch.Tensor, data: ShapeSet, lock: threading.RLock | None = None) -> CamCheck:
+    """Classify the preprocessed ``batch`` of ``data`` and run Grad-CAM for the true classes at the default layer."""
     with torch.inference_mode():
-        accuracy = float((model.module(batch).argmax(dim=1).cpu().numpy() == data.labels).mean())
-    layer = default_layer(model.module, size=IMAGE_SIZE, lock=model.lock)
-    maps = grad_cam(model.module, batch, data.labels.tolist(), layer, lock=model.lock)
+        accuracy = float((module(batch).argmax(dim=1).cpu().numpy() == data.labels).mean())
+    layer = default_layer(module, size=IMAGE_SIZE, lock=lock)
+    maps = grad_cam(module, batch, data.labels.tolist(), layer, lock=lock)
     ys, xs = np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), maps.shape[1:])
     x0, y0, x1, y1 = data.boxes.T
-    cell = 2 ** (len(model.module.channels) - 1)  # pixels per cell: every block but the last halves the map
+    cell = 2**module.pooled_blocks  # pixels per map cell: every pooled block halves the map
 
     def inside(margin: int) -> float:
         return float(((x0 - margin <= xs) & (xs < x1 + margin) & (y0 - margin <= ys) & (ys < y1 + margin)).mean())
 
     return CamCheck(len(maps), accuracy, inside(0), inside(cell))
+
+
+def check(model: LoadedModel, data: ShapeSet) -> CamCheck:
+    """Classify ``data`` and run Grad-CAM for the true classes at the Grad-CAM page's default layer."""
+    batch = torch.stack([model.transforms(Image.fromarray(image)) for image in data.images]).to(model.device)
+    return cam_check(model.module, batch, data, lock=model.lock)
+
+
+def held_out_set(seed: int) -> ShapeSet:
+    """The held-out images of ``--check`` and ``metadata.json``: 150 a class of the "test" split."""
+    return generate(BASE_CLASSES, 150, seed, "test", IMAGE_SIZE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,16 +241,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.check:
-        held_out = generate(BASE_CLASSES, 150, args.seed, "test", IMAGE_SIZE)
+        held_out = held_out_set(args.seed)
         print(f"all: {check(get_model(KEY), held_out)}\noff-centre: {check(get_model(KEY), off_centre(held_out))}")
         return
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     model, result = train(config)
+    held_out = held_out_set(config.seed)
+    cam = cam_check(model, to_batch(held_out.images, torch.tensor(result.mean), torch.tensor(result.std)), held_out)
     argv = sys.argv[1:] if argv is None else argv
-    save(model, result, config, args.out, " ".join([".venv/bin/python -m scripts.train_classroom", *argv]))
+    save(model, result, config, args.out, " ".join([".venv/bin/python -m scripts.train_classroom", *argv]), cam)
     print(
         f"val top-1 {result.val_top1:.2f} %, training {result.train_seconds:.0f} s "
-        f"(+ {result.generate_seconds:.0f} s generating data) -> {args.out}"
+        f"(+ {result.generate_seconds:.0f} s generating data) -> {args.out}\n{cam}"
     )
 
 

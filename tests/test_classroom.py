@@ -27,8 +27,8 @@ def fresh_cache():
 
 @pytest.fixture(scope="module")
 def held_out() -> shapes.ShapeSet:
-    """Images the model never saw: the "test" split of the training classes."""
-    return shapes.generate(shapes.BASE_CLASSES, 25, seed=0, split="test")
+    """Images the model never saw: the "test" split of the training classes, 50 a class."""
+    return shapes.generate(shapes.BASE_CLASSES, 50, seed=0, split="test")
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,18 @@ def test_shipped_files_and_card() -> None:
     assert card.bundled_weights == classroom.WEIGHTS_PATH and classroom.WEIGHTS_PATH.stat().st_size < 300_000
     assert card.top1 == META["val_top1"] >= 95 and card.top5 == META["val_top5"]
     assert META["command"].startswith(".venv/bin/python -m scripts.train_classroom")
-    # Multiply-adds by hand: 3x3 convs 3->16, 16->16 at 64 px; 16->16 twice at 32 px; 16->32, 32->32 at 16 px; 32->6.
-    convs = 64 * 64 * 16 * 9 * (3 + 16) + 32 * 32 * 16 * 9 * (16 + 16) + 16 * 16 * 32 * 9 * (16 + 32)
+    # Multiply-adds by hand: 3x3 convs 3->16, 16->16 at 64 px; 16->16 twice, 16->32, 32->32 twice at 32 px; 32->6.
+    convs = 64 * 64 * 16 * 9 * (3 + 16) + 32 * 32 * 16 * 9 * (16 + 16) + 32 * 32 * 32 * 9 * (16 + 32 + 32)
     assert card.gflops == pytest.approx((convs + 32 * 6) / 1e9)
-    kernels = 9 * (3 * 16 + 3 * 16 * 16 + 16 * 32 + 32 * 32)
-    assert card.params == kernels + (4 * 16 + 2 * 32) + (32 * 6 + 6)
+    kernels = 9 * (3 * 16 + 3 * 16 * 16 + 16 * 32 + 2 * 32 * 32)
+    assert card.params == kernels + (4 * 16 + 3 * 32) + (32 * 6 + 6)
     assert card.file_mb == pytest.approx(classroom.WEIGHTS_PATH.stat().st_size / 2**20)
 
 
 def test_layer_table() -> None:
     rows = layer_table(classroom.KEY)
     assert rows[-1].output_shape == (len(shapes.BASE_CLASSES),)
-    assert {r.name: r.output_shape for r in rows}["features.relu_3_2"] == (32, 16, 16)
+    assert {r.name: r.output_shape for r in rows}["features.relu_3_3"] == (32, 32, 32)
     assert sum(r.params for r in rows) == zoo.model_card(classroom.KEY).params
 
 
@@ -79,20 +79,27 @@ def test_transforms_match_the_training_preprocessing(held_out: shapes.ShapeSet) 
     assert torch.allclose(actual, expected, atol=1e-5)
 
 
-def test_grad_cam_lands_on_the_object(off_centre_set: shapes.ShapeSet) -> None:
-    """Grad-CAM at the Grad-CAM page's default layer, for the true class, on held-out off-centre objects.
+def test_grad_cam_peaks_inside_the_object(held_out: shapes.ShapeSet) -> None:
+    """Grad-CAM at the Grad-CAM page's default layer, for the true class, on every held-out image.
 
-    That layer's map is 16x16, one cell per 4x4 pixels: its peak is resolved to a cell, so it
-    counts as on the object when within one cell of the box.
+    That layer's map is 32x32 (one cell per 2x2 pixels); its peak must fall strictly inside
+    the object's box on at least 90 % of the 300 images.
     """
     loaded = get_model(classroom.KEY, pretrained=True)
     assert default_layer(loaded.module, size=64) == "features"
-    result = check(loaded, off_centre_set)
-    assert result.images > 80 and result.accuracy >= 0.95
-    assert result.peak_within_cell >= 0.9, str(result)
-    # Another image's box (same class, elsewhere): the same maps now mostly miss.
-    moved = dataclasses.replace(off_centre_set, boxes=np.roll(off_centre_set.boxes, 1, axis=0))
-    assert check(loaded, moved).peak_within_cell < 0.6
+    result = check(loaded, held_out)
+    assert result.images == len(held_out.labels) == 300 and result.accuracy >= 0.95
+    assert result.peak_in_box >= 0.9, str(result)
+    # Another image's box (mostly the same class, elsewhere): the same maps miss about half the time, so the
+    # criterion can fail (large objects near the middle share much of any box, hence not lower).
+    moved = dataclasses.replace(held_out, boxes=np.roll(held_out.boxes, 1, axis=0))
+    assert check(loaded, moved).peak_in_box < 0.65
+
+
+def test_grad_cam_peaks_inside_off_centre_objects(off_centre_set: shapes.ShapeSet) -> None:
+    """A further control: objects that leave out the image centre, where a map peaking in the middle scores 0."""
+    result = check(get_model(classroom.KEY, pretrained=True), off_centre_set)
+    assert result.images > 80 and result.peak_in_box >= 0.85, str(result)
 
 
 def test_off_centre_objects_leave_out_the_middle(off_centre_set: shapes.ShapeSet) -> None:
