@@ -48,6 +48,7 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
                 name=family,
                 text=[c.label for c in group],
                 textposition="top center",
+                cliponaxis=False,  # labels near the edges stay whole
                 marker={
                     "size": [8 + 4 * (c.params / 1e6) ** 0.5 for c in group],
                     "color": FAMILY_COLOURS.get(family, "#7f7f7f"),
