@@ -57,10 +57,11 @@ async def settle(page) -> None:
     await page.wait_for_function(SETTLED, timeout=300_000)
 
 
-async def timed(page, outcomes: list[Outcome], session: int, what: str, action, check) -> None:
-    """Run ``action`` (a click), wait for the page to settle, then record ``check()``'s verdict."""
+async def timed(page, outcomes: list[Outcome], session: int, what: str, title: str, check) -> None:
+    """Open the page called ``title`` in the sidebar, wait for it to be drawn, then record ``check()``'s verdict."""
     start = time.perf_counter()
-    await action()
+    await page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    await page.get_by_role("heading", name=title).first.wait_for()  # the new page, not the old one
     await settle(page)
     correct, detail = await check()
     outcomes.append(Outcome(session, what, time.perf_counter() - start, correct, detail))
@@ -79,7 +80,6 @@ async def session(
     await page.get_by_test_id("stSelectbox").filter(has_text="Sample image").click()
     await page.get_by_role("option", name=sample, exact=True).click()
     await settle(page)
-    nav = page.get_by_test_id("stSidebarNav")
 
     async def top1():
         text = await page.get_by_text("Most likely:").inner_text()
@@ -99,13 +99,13 @@ async def session(
         values = [await m.inner_text() for m in await page.get_by_test_id("stMetricValue").all()]
         return values[:3] == ["5", "0", "0"], f"bus TP/FP/FN {values[:3]}"
 
-    await timed(page, outcomes, index, "zoo: top-5", lambda: nav.get_by_role("link", name="Model zoo").click(), top1)
+    await timed(page, outcomes, index, "zoo: top-5", "Model zoo", top1)
     await timed(
         page,
         outcomes,
         index,
         "Grad-CAM of the prediction",
-        lambda: nav.get_by_role("link", name="Grad-CAM & attributions").click(),
+        "Grad-CAM & attributions",
         explained,
     )
     await timed(
@@ -113,7 +113,7 @@ async def session(
         outcomes,
         index,
         "feature maps",
-        lambda: nav.get_by_role("link", name="Filters & feature maps").click(),
+        "Filters & feature maps",
         maps_shown,
     )
     if detection:
@@ -122,7 +122,7 @@ async def session(
             outcomes,
             index,
             "YOLO detection judged against labels",
-            lambda: nav.get_by_role("link", name="YOLO detection").click(),
+            "YOLO detection",
             judged,
         )
     await context.close()
