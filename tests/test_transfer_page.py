@@ -1,5 +1,6 @@
 """The transfer-learning page through Streamlit's AppTest, started from the entry file."""
 
+import re
 import time
 from pathlib import Path
 
@@ -67,19 +68,21 @@ def _wait(path: Path, ready, timeout: float = 180) -> None:
 
 @pytest.mark.slow
 def test_train_watch_reattach_cancel_and_compare(data_dir: Path) -> None:
-    make_dataset(data_dir / "insects", {"ants": 10, "bees": 10}, size=40)
+    # Enough images that 40 epochs take many seconds: time to watch, refresh and cancel mid-run.
+    make_dataset(data_dir / "insects", {"ants": 40, "bees": 40}, size=40)
     at = open_page("transfer", sb_weights=RANDOM, sb_model="mobilenet_v3_small")
     at.select_slider(key="tl_size").set_value(64)
     at.select_slider(key="tl_batch").set_value(8)
-    at.slider(key="tl_epochs").set_value(8)
+    at.slider(key="tl_epochs").set_value(40)  # ample time to refresh and cancel
     at.button(key="FormSubmitter:tl_form-Train").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     path = get_settings().runs_dir / at.session_state["tl_run_pick"]
-    _wait(path, lambda s: s.strategy == "fine_tuning" and s.phase == "epoch 2")
+    _wait(path, lambda s: s.strategy == "fine_tuning" and s.phase.startswith("epoch ") and s.phase != "epoch 1")
 
     at.run()  # what the polling fragment draws while the run trains
     progress = at.get("progress")[0]
-    assert 0.5 < progress.value / 100 < 1 and "Fine-tuning: epoch 2" in progress.proto.text
+    # The worker trains on while the page draws: any fine-tuning epoch from the 2nd on is right.
+    assert 0.5 < progress.value / 100 < 1 and re.search(r"Fine-tuning: epoch \d+\b", progress.proto.text)
     assert at.get("plotly_chart")  # live curves
 
     fresh = open_page("transfer", sb_weights=RANDOM, sb_model="mobilenet_v3_small")  # a refreshed browser
@@ -93,6 +96,6 @@ def test_train_watch_reattach_cancel_and_compare(data_dir: Path) -> None:
     table = next(d.value for d in at.dataframe if "strategy" in d.value.columns)
     assert list(table["strategy"]) == ["Feature extraction", "Fine-tuning"]
     first, second = table["epochs"]
-    assert first == "8 of 8" and second.endswith("of 8") and second != "8 of 8"
+    assert first == "40 of 40" and second.endswith("of 40") and second != "40 of 40"
     assert texts(at).count("map of *") == 2  # Grad-CAM of both trained models side by side
     assert "wrong; the most confident mistakes first" in texts(at)
