@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
+from core.hooks import meta_trace
 from core.zoo import meta_model, model_card
 
 
@@ -46,22 +46,9 @@ def layer_table(key: str, size: int | None = None) -> tuple[LayerRow, ...]:
         size: input side in pixels (default: the model's crop size).
     """
     size = size or model_card(key).crop_size
-    model = meta_model(key)
-    names = {module: name for name, module in model.named_modules()}
     rows: dict[str, LayerRow] = {}
-
-    def record(module: nn.Module, _inputs, output) -> None:
-        name = names[module]
-        if name not in rows and isinstance(output, torch.Tensor):
+    for name, module, output in meta_trace(meta_model(key), size):
+        if name not in rows and not list(module.children()):  # leaf layers, first call only
             params = sum(p.numel() for p in module.parameters(recurse=False))
             rows[name] = LayerRow(name, type(module).__name__, tuple(output.shape[1:]), params, _detail(module))
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(record) for m in leaves]
-    try:
-        with torch.no_grad():
-            model(torch.empty(1, 3, size, size, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
     return tuple(rows.values())

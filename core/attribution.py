@@ -28,7 +28,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
-from core.hooks import conv_layers, preserved_state, resolve_layer
+from core.hooks import conv_layers, meta_trace, preserved_state, resolve_layer
 from core.models import LoadedModel
 from core.render import normalize
 from core.zoo import meta_model, model_card
@@ -174,21 +174,7 @@ def _trace(module: nn.Module, size: int, lock: threading.RLock | None) -> list[t
         }
         memo.update({id(b): torch.empty_like(b, device="meta") for b in module.buffers()})
         skeleton = copy.deepcopy(module, memo)
-    names = {sub: name for name, sub in skeleton.named_modules() if name}
-    records: list[tuple[str, torch.Tensor]] = []
-
-    def record(sub: nn.Module, _inputs, output) -> None:
-        if isinstance(output, torch.Tensor):
-            records.append((names[sub], output))
-
-    handles = [sub.register_forward_hook(record) for sub in names]
-    try:
-        with torch.no_grad():
-            skeleton(torch.empty(1, 3, size, size, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return records
+    return [(name, output) for name, _sub, output in meta_trace(skeleton, size)]
 
 
 def _pick_default(records: list[tuple[str, torch.Tensor]], conv_names: list[str]) -> str:

@@ -67,6 +67,29 @@ def capture_outputs(module: nn.Module, layers: Sequence[str | nn.Module]) -> Ite
             handle.remove()
 
 
+def meta_trace(module: nn.Module, size: int) -> list[tuple[str, nn.Module, torch.Tensor]]:
+    """``(name, submodule, output)`` for every named submodule as it finishes, in forward order.
+
+    ``module`` must live on the ``meta`` device: one forward of a ``(1, 3, size, size)`` input
+    gives every shape with no memory and no weights. Hooks are removed whatever happens.
+    """
+    names = {sub: name for name, sub in module.named_modules() if name}
+    records: list[tuple[str, nn.Module, torch.Tensor]] = []
+
+    def record(sub: nn.Module, _inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            records.append((names[sub], sub, output))
+
+    handles = [sub.register_forward_hook(record) for sub in names]
+    try:
+        with torch.no_grad():
+            module(torch.empty(1, 3, size, size, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return records
+
+
 def hook_count(module: nn.Module) -> int:
     """Forward, pre-forward and backward hooks currently on ``module`` and its children (tests use it)."""
     total = 0
