@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 
 from bench.serve import CHROMIUM, CHROMIUM_ARGS, ROOT, offline_env, serve
-from core.assets import sample_images
 from core.classify import classify
-from core.images import load_image
+from core.io.assets import sample_images
+from core.io.images import load_image
 from core.models import get_model
 from core.zoo import default_key
 

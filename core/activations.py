@@ -26,11 +26,11 @@ from torch import nn
 from torchvision.transforms import functional as TF
 from torchvision.transforms._presets import ImageClassification
 
-from core import limits
+from core.config import limits
+from core.config.device import inference, synchronize
 from core.conv_arithmetic import ReceptiveField, model_receptive_fields
-from core.device import inference, synchronize
-from core.hooks import conv_layers
 from core.models import LoadedModel
+from core.util.hooks import conv_layers
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models
 _FLOAT16_EXPONENT = 0x7C00  # all exponent bits set: inf or NaN

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from core.hooks import meta_trace
+from core.util.hooks import meta_trace
 from core.zoo import meta_model, model_card
 
 

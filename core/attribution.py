@@ -6,7 +6,7 @@ row per class), so ``torch.autograd.grad`` walks back only from the class scores
 layers, never to the input or the weights. The maps equal Captum's ``LayerGradCam`` with
 ``relu_attributions=True`` upsampled bilinearly, and pytorch-grad-cam's ``GradCAM`` (tested).
 
-Hooks follow :mod:`core.hooks`: they are removed in ``finally``, run only for the thread that
+Hooks follow :mod:`core.util.hooks`: they are removed in ``finally``, run only for the thread that
 added them (other sessions may run the shared model meanwhile), and are added only while
 ``LoadedModel.lock`` is held.
 """
@@ -28,9 +28,9 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
-from core.hooks import conv_layers, meta_trace, preserved_state, resolve_layer
 from core.models import LoadedModel
-from core.render import normalize
+from core.util.hooks import conv_layers, meta_trace, preserved_state, resolve_layer
+from core.viz.render import normalize
 from core.zoo import meta_model, model_card
 
 DEPTH_PANELS = 6  # at most this many layers in the side-by-side depth view

@@ -22,8 +22,8 @@ from PIL import Image
 from torch import nn
 
 from core.attribution import grad_cam
-from core.hooks import preserved_state, resolve_layer
 from core.models import LoadedModel, private_view
+from core.util.hooks import preserved_state, resolve_layer
 
 CLIP_PERCENTILE = 99.0  # heatmaps of pixel attributions are scaled so this percentile reaches 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from core.classify import Classification
+from core.viz.theme import FONT, styled
 from core.zoo import ModelCard
 
 FAMILY_COLOURS = {
@@ -17,23 +18,6 @@ FAMILY_COLOURS = {
     "RegNet": "#17becf",
     "ConvNeXt": "#e377c2",
 }
-FONT = {"size": 16}
-
-
-def styled(fig: go.Figure, height: int | None = None) -> go.Figure:
-    """Large, explicit fonts everywhere: readable on a classroom projector.
-
-    Axis tick and title fonts are set one by one, as Streamlit's chart theme would otherwise
-    replace the layout-wide font with its small default.
-    """
-    fig.update_layout(font=FONT, legend={"font": FONT}, hoverlabel={"font": FONT})
-    fig.update_xaxes(tickfont=FONT, title_font=FONT)
-    fig.update_yaxes(tickfont=FONT, title_font=FONT)
-    if height is not None:
-        fig.update_layout(height=height)
-    return fig
-
-
 def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figure:
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from core.device import inference, synchronize
+from core.config.device import inference, synchronize
 from core.models import LoadedModel
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms._presets import ImageClassification
 
-from core.assets import ASSETS_DIR
+from core.io.assets import ASSETS_DIR
 from core.shapes import BASE_CLASSES
 from core.zoo import ModelCard, ZooEntry, register
 

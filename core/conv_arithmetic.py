@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from core.hooks import capture_outputs, conv_layers
+from core.util.hooks import capture_outputs, conv_layers
 from core.zoo import meta_model, model_card
 
 POOLS = {"max": nn.MaxPool2d, "average": nn.AvgPool2d}

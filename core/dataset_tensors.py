@@ -1,6 +1,6 @@
 """Decode each image once into a uint8 tensor cache; crop, flip and normalise batches from it.
 
-Images are decoded (with :func:`core.images.load_image`) and resized a single time, to a
+Images are decoded (with :func:`core.io.images.load_image`) and resized a single time, to a
 square a little larger than the network's input, as torchvision's ``Resize`` then
 ``CenterCrop`` would do. Every epoch then only slices that cache: a centre crop for
 validation, a random crop and horizontal flip for training with augmentation.
@@ -20,7 +20,7 @@ from PIL import Image
 
 from core.datasets import Sample, SkippedFile
 from core.errors import ImageError
-from core.images import load_image
+from core.io.images import load_image
 
 
 @dataclass(frozen=True)

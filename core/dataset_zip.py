@@ -1,9 +1,9 @@
 """Unpack an uploaded dataset zip safely into the uploads folder, where it survives restarts.
 
 Every member is checked before anything is written: no absolute or ``../`` paths, no
-symbolic links, at most :data:`core.limits.DATASET_FILES` files and
-:data:`core.limits.DATASET_BYTES` bytes, no member compressed more than
-:data:`core.limits.ZIP_MEMBER_RATIO` to one (a zip bomb). Extraction happens in a temporary
+symbolic links, at most :data:`core.config.limits.DATASET_FILES` files and
+:data:`core.config.limits.DATASET_BYTES` bytes, no member compressed more than
+:data:`core.config.limits.ZIP_MEMBER_RATIO` to one (a zip bomb). Extraction happens in a temporary
 folder that is always removed; only a complete dataset is moved to its final place.
 """
 
@@ -18,10 +18,10 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from core import limits
+from core.config import limits
+from core.config.settings import get_settings
 from core.datasets import IGNORED
 from core.errors import DatasetError
-from core.settings import get_settings
 
 _CHUNK = 1 << 20
 

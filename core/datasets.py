@@ -16,10 +16,10 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from core import limits
+from core.config import limits
+from core.config.settings import get_settings
 from core.errors import DatasetError, ImageError
-from core.images import load_image
-from core.settings import get_settings
+from core.io.images import load_image
 from core.shapes import TRANSFER_CLASSES, write_imagefolder
 
 TRAIN_NAMES = ("train", "training")
@@ -208,7 +208,7 @@ def load_dataset(path: str | Path, val_ratio: float = 0.2, seed: int = 0) -> Dat
     Raises:
         DatasetError: missing folder, fewer than 2 classes, empty classes, or classes that
             differ between ``train/`` and ``val/``.
-        LimitExceeded: more files or bytes than :mod:`core.limits` allows.
+        LimitExceeded: more files or bytes than :mod:`core.config.limits` allows.
     """
     path = Path(path)
     if not path.is_dir():

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
 from core.boxes import IoUParts
-from core.charts import FONT
 from core.det_metrics import ConfusionMatrix, ImageResult, PRCurve
+from core.viz.theme import FONT
 
 TP, FP, FN = "#2ca02c", "#d62728", "#ff7f0e"
 PREDICTED = "#1f77b4"  # a prediction on an image without ground truth

@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
 from core.activations import Activations, ConvMaps, Kernels
-from core.charts import FONT
 from core.conv_arithmetic import WorkedExample
-from core.render import apply_colormap, normalize, overlay, tile, upscale_nearest
+from core.viz.render import apply_colormap, normalize, overlay, tile, upscale_nearest
+from core.viz.theme import FONT
 
 GRID_SIDE = 720  # pixels: small grids are enlarged (nearest) to about this side
 MAX_SIDE = 1400  # pixels: Streamlit shrinks wider images anyway
@@ -55,7 +55,7 @@ def feature_grid(layer: ConvMaps, cmap: str, shared: bool, channels: np.ndarray 
 
     Args:
         layer: the captured layer.
-        cmap: a :data:`core.render.COLORMAPS` name.
+        cmap: a :data:`core.viz.render.COLORMAPS` name.
         shared: one scale for all channels (compare strengths) instead of one per channel (see shapes).
         channels: channel indices to show, in order; default all, in order.
     """

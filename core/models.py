@@ -8,10 +8,8 @@ The cache is a bounded LRU shared by every browser session, so a cached model is
 from __future__ import annotations
 
 import copy
-import gc
 import itertools
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,9 +17,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import limits, weights
-from core.device import default_device, inference
+from core import weights
+from core.config import limits
+from core.config.device import default_device, inference
 from core.errors import WeightsUnavailable
+from core.util.cache import ModelCache
 from core.zoo import ModelCard, entry, model_card
 
 RANDOM_SEED = 0
@@ -91,56 +91,7 @@ def _ready(module: nn.Module, device: torch.device, size: int) -> nn.Module:
     return module
 
 
-class ModelCache:
-    """A thread-safe LRU of loaded models; each key is loaded once even under concurrency."""
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[tuple, threading.Lock] = {}
-
-    def get(self, cache_key: tuple, load: Callable[[], LoadedModel]) -> LoadedModel:
-        with self._lock:
-            if cache_key in self._models:
-                self._models.move_to_end(cache_key)
-                return self._models[cache_key]
-            key_lock = self._loading.setdefault(cache_key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if cache_key in self._models:
-                    return self._models[cache_key]
-            model = load()
-            with self._lock:
-                self._models[cache_key] = model
-                evicted = []
-                while len(self._models) > self.max_entries:
-                    evicted.append(self._models.popitem(last=False)[1])
-                self._loading.pop(cache_key, None)
-        if evicted:
-            self._release(evicted)
-        return model
-
-    def keys(self) -> list[tuple]:
-        with self._lock:
-            return list(self._models)
-
-    def clear(self) -> None:
-        with self._lock:
-            evicted = list(self._models.values())
-            self._models.clear()
-        self._release(evicted)
-
-    @staticmethod
-    def _release(evicted: list[LoadedModel]) -> None:
-        on_cuda = any(m.device.type == "cuda" for m in evicted)
-        evicted.clear()
-        gc.collect()
-        if on_cuda:
-            torch.cuda.empty_cache()
-
-
-MODELS = ModelCache(limits.MODEL_CACHE_ENTRIES)
+MODELS: ModelCache[LoadedModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
 
 
 def get_model(
@@ -158,7 +109,7 @@ def get_model(
         pretrained: load the published weights; False gives seeded random weights ("untrained").
         download: fetch missing weights from the internet (into the torch hub cache).
         progress: called with (bytes done, bytes total) while downloading.
-        device: defaults to :func:`core.device.default_device`.
+        device: defaults to :func:`core.config.device.default_device`.
 
     Raises:
         ValueError: unknown key.

@@ -18,7 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from core import limits, weights, zoo
+from core import weights, zoo
+from core.config import limits
 from core.datasets import load_dataset
 from core.errors import WeightsUnavailable
 from core.runs import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run

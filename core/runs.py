@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,26 +34,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.settings import get_settings
+from core.config.settings import get_settings
 from core.transfer import STRATEGIES, TrainSettings
 from core.transfer_train import EpochMetrics, Evaluation
+from core.util.files import write_atomic
 
 ACTIVE = ("starting", "running")  # the final states: done, cancelled, stopped, failed, interrupted
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
 CANCEL_FILE = "cancel"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -19,8 +19,8 @@ from PIL import Image
 from torch import nn
 
 from core.attribution_methods import Options, heatmap, method
-from core.charts import FONT
 from core.models import LoadedModel, private_view
+from core.viz.theme import FONT
 
 MIN_GROUPS = 5  # group layers by name prefix, from the shortest prefix that gives at least this many
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from core import limits
+from core.config import limits
 
 
 def head_name(module: nn.Module) -> str:

@@ -10,10 +10,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.charts import FONT
 from core.datasets import Dataset
 from core.runs import StrategyRecord
 from core.transfer import STRATEGIES
+from core.viz.theme import FONT
 
 STRATEGY_COLOURS = {"feature_extraction": "#1f77b4", "fine_tuning": "#ff7f0e", "scratch": "#7f7f7f"}
 SPLIT_COLOURS = {"train": "#4c72b0", "val": "#dd8452"}

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import limits, zoo
+from core import zoo
+from core.config import limits
+from core.config.device import default_device
 from core.dataset_tensors import ImageTensors, Preprocess, decode_split
 from core.datasets import Dataset, load_dataset
-from core.device import default_device
 from core.errors import ConvLensError, DatasetError
 from core.models import copy_module, get_model
 from core.runs import HEARTBEAT_SECONDS, DatasetSnapshot, RunConfig, RunWriter, read_config

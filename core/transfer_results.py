@@ -14,12 +14,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import attribution, render, weights, zoo
+from core import attribution, weights, zoo
+from core.config.device import default_device
 from core.dataset_tensors import Preprocess
-from core.device import default_device
 from core.errors import DatasetError
 from core.runs import RunRecord, StrategyRecord
 from core.transfer import STRATEGIES, replace_head
+from core.viz import render
 
 
 @dataclass(frozen=True)

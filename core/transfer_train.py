@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from core.config.device import autocast_dtype
 from core.dataset_tensors import ImageTensors, Preprocess
-from core.device import autocast_dtype
 from core.errors import ConvLensError
 from core.transfer import (
     FEATURE_EXTRACTION,

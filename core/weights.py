@@ -28,8 +28,8 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
+from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
-from core.settings import get_settings
 from core.zoo import ModelCard
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)

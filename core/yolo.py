@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core import limits
-from core.assets import ASSETS_DIR
 from core.boxes import Detections, make_detections
-from core.device import default_device, synchronize
+from core.config import limits
+from core.config.device import default_device, synchronize
+from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
-from core.models import ModelCache
-from core.settings import get_settings
+from core.io.assets import ASSETS_DIR
+from core.util.cache import ModelCache
 
 _RELEASE = "https://github.com/ultralytics/assets/releases/download/v8.4.0"  # as ultralytics 8.4 downloads
 YOLO_WEIGHTS: dict[str, str] = {name: f"{_RELEASE}/{name}.pt" for name in ("yolov8n", "yolov8s", "yolo11n", "yolo11s")}
@@ -70,7 +70,7 @@ def ultralytics_module() -> ModuleType:
     if SETTINGS.get("sync"):
         SETTINGS.update(sync=False)
     # Ultralytics replaces PIL.Image.open process-wide with a version that, on a file Pillow cannot read, tries
-    # to install pi-heif and then fails with ModuleNotFoundError. Put Pillow's own back: core.images relies on
+    # to install pi-heif and then fails with ModuleNotFoundError. Put Pillow's own back: core.io.images relies on
     # its errors, and ConvLens hands Ultralytics decoded images only.
     Image.open = patches._image_open
     return ultralytics
@@ -182,7 +182,7 @@ class YoloModel:
             )
 
 
-MODELS = ModelCache(limits.MODEL_CACHE_ENTRIES)
+MODELS: ModelCache[YoloModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
 
 
 def _build(path: Path, label: str, device: torch.device, cache_key: str) -> YoloModel:

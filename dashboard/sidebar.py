@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import zoo
-from core.assets import sample_images
-from core.device import describe
+from core.config.device import describe
+from core.io.assets import sample_images
 
 # Pages that do not use the shared classifier model and image (they have their own inputs).
 OWN_INPUTS = {"detection"}

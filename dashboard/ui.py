@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import streamlit as st
 from PIL import Image
 
-from core import images, zoo
-from core.assets import sample_images
+from core import zoo
 from core.errors import ConvLensError, WeightsUnavailable
+from core.io import images
+from core.io.assets import sample_images
 from core.models import LoadedModel, get_model
 from dashboard.sidebar import RANDOM, default_sample
 

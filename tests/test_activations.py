@@ -19,9 +19,9 @@ from core.activations import (
     record_conv_maps,
 )
 from core.architecture import layer_table
-from core.hooks import conv_layers, hook_count
 from core.models import LoadedModel, get_model
-from core.render import COLORMAPS, apply_colormap, normalize, upscale_nearest
+from core.util.hooks import conv_layers, hook_count
+from core.viz.render import COLORMAPS, apply_colormap, normalize, upscale_nearest
 from core.zoo import entry, list_models, meta_model, model_card
 from tests.bad_images import photo
 

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from core.activations import capture
-from core.assets import sample_images
 from core.attribution import explain
 from core.classify import classify
-from core.hooks import hook_count
-from core.images import load_image
+from core.io.assets import sample_images
+from core.io.images import load_image
 from core.models import get_model
+from core.util.hooks import hook_count
 
 
 def run(model, job: tuple) -> np.ndarray:

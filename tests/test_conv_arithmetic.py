@@ -18,7 +18,7 @@ from core.conv_arithmetic import (
     solve,
     worked_example,
 )
-from core.hooks import capture_outputs, conv_layers
+from core.util.hooks import capture_outputs, conv_layers
 from core.zoo import list_models, meta_model
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import limits, zoo
+from core import zoo
+from core.config import limits
+from core.config.limits import LimitExceeded
+from core.config.settings import get_settings
 from core.dataset_tensors import Preprocess, decode_split
 from core.dataset_zip import extract_zip
 from core.datasets import list_datasets, load_dataset
 from core.errors import DatasetError
-from core.limits import LimitExceeded
-from core.settings import get_settings
 from tests.conftest import shared_path
 from tests.tiny_datasets import dataset_zip, image_bytes, make_dataset, zip_bytes
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from core.hooks import capture_outputs, conv_layers, hook_count, preserved_state, resolve_layer
+from core.util.hooks import capture_outputs, conv_layers, hook_count, preserved_state, resolve_layer
 
 
 def test_capture_records_outputs_and_removes_hooks() -> None:

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ImageError
-from core.images import load_image
+from core.io.images import load_image
 from tests.bad_images import AWKWARD, BAD, encode, photo
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from core.errors import ImageError
-from core.images import load_image
+from core.io.images import load_image
 from tests.bad_images import encode
 
 FORMATS = {

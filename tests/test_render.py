@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.render import apply_colormap, normalize, overlay, tile, to_png, upscale_nearest
+from core.viz.render import apply_colormap, normalize, overlay, tile, to_png, upscale_nearest
 
 
 def test_normalize_per_axis_and_flat() -> None:

@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 from torchvision.models import resnet18
 
-from core.assets import sample_images
-from core.hooks import hook_count
+from core.io.assets import sample_images
 from core.models import get_model
 from core.sanity import _randomise, cascade_groups, cascading_randomization, similarity_figure, spearman
+from core.util.hooks import hook_count
 
 
 def test_spearman_matches_scipy_with_ties() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import get_settings
 from core.runs import read_status
-from core.settings import get_settings
 from tests.apptest import open_page, texts
 from tests.tiny_datasets import dataset_zip, image_bytes, make_dataset, zip_bytes
 

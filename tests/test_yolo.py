@@ -14,11 +14,12 @@ import PIL.Image
 import pytest
 from PIL import Image
 
-from core import limits, yolo
+from core import yolo
 from core.boxes import filter_detections, parse_yolo_labels
+from core.config import limits
 from core.det_metrics import evaluate
 from core.errors import ImageError, WeightsError, WeightsUnavailable
-from core.images import load_image
+from core.io.images import load_image
 from tests.conftest import ROOT, shared_path
 
 OPENVINO = ("weights", "yolov8n_int8_openvino_model")
@@ -207,7 +208,7 @@ def watched(self, args, *rest, **kwargs):
 subprocess.Popen.__init__ = watched
 os.system = refuse("os.system")
 from core import yolo
-from core.images import load_image
+from core.io.images import load_image
 model = yolo.load_model(yolo.find_model("yolov8n"))
 batch = yolo.detect(model, [load_image(p) for p in yolo.sample_images().values()])
 from ultralytics.utils import SETTINGS

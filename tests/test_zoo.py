@@ -4,7 +4,7 @@ import torch
 from core import zoo
 from core.architecture import layer_table
 from core.classify import classify
-from core.device import pick_device
+from core.config.device import pick_device
 from core.models import get_model
 from tests.bad_images import photo
 

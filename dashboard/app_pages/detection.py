@@ -9,9 +9,9 @@ import streamlit as st
 from PIL import Image
 
 from core import boxes, det_metrics, det_render, yolo
+from core.config.settings import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from core.render import to_png
-from core.settings import get_settings
+from core.viz.render import to_png
 from dashboard import ui
 
 UPLOAD = "upload"

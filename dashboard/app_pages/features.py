@@ -6,7 +6,7 @@ from core import feature_views as fv
 from core.activations import Activations, conv_kernels, get_activations, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
 from core.models import LoadedModel
-from core.render import COLORMAPS
+from core.viz.render import COLORMAPS
 from dashboard import ui
 
 PER_CHANNEL, SHARED = "per channel", "shared"

@@ -11,7 +11,7 @@ from core import attribution, sanity
 from core.attribution_methods import METHODS, Options, attribute
 from core.classify import Classification, classify
 from core.models import LoadedModel
-from core.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
+from core.viz.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
 from dashboard import ui
 
 VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}

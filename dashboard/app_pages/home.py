@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core import kit, weights, zoo
-from core.device import describe
-from core.settings import get_settings
+from core.config.device import describe
+from core.config.settings import get_settings
 
 st.title("ConvLens: see what convolutional networks do")
 st.markdown(

@@ -6,7 +6,7 @@
 ``CONVLENS_RUNS_DIR``      training runs (default HOME/runs)
 ``CONVLENS_OFFLINE=1``     never touch the network
 ``CONVLENS_ALLOW_PT_UPLOADS=1``  accept uploaded Ultralytics ``.pt`` files (pickles: they can run code)
-``CONVLENS_DEVICE``        see :mod:`core.device`
+``CONVLENS_DEVICE``        see :mod:`core.config.device`
 """
 
 from __future__ import annotations

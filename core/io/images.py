@@ -15,7 +15,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core import limits
+from core.config import limits
 from core.errors import ImageError
 
 ImageSource = bytes | bytearray | str | Path | BinaryIO
@@ -65,7 +65,7 @@ def load_image(source: ImageSource, *, max_pixels: float | None = None) -> Image
 
     Args:
         source: the encoded image.
-        max_pixels: refuse images with more pixels (default :data:`core.limits.IMAGE_PIXELS`).
+        max_pixels: refuse images with more pixels (default :data:`core.config.limits.IMAGE_PIXELS`).
 
     Returns:
         A fully loaded RGB image with its EXIF orientation applied.

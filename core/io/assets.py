@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 SAMPLES_DIR = ASSETS_DIR / "samples"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
