@@ -24,7 +24,7 @@ from core.activations import ACTIVATIONS, capture, conv_kernels
 from core.config.device import inference
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models import get_model
+from core.models.loading import get_model
 from tests.apptest import open_page
 
 CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")

@@ -20,7 +20,7 @@ from bench.common import Row, median_seconds, table
 from core.attribution import grad_cam, layer_choices
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models import get_model
+from core.models.loading import get_model
 from core.util.hooks import resolve_layer
 
 ROUNDS = 30

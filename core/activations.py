@@ -29,7 +29,7 @@ from torchvision.transforms._presets import ImageClassification
 from core.config import limits
 from core.config.device import inference, synchronize
 from core.conv_arithmetic import ReceptiveField, model_receptive_fields
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
 from core.util.hooks import conv_layers
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models

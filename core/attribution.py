@@ -28,10 +28,10 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
+from core.models.registry import meta_model, model_card
 from core.util.hooks import conv_layers, meta_trace, preserved_state, resolve_layer
 from core.viz.render import normalize
-from core.zoo import meta_model, model_card
 
 DEPTH_PANELS = 6  # at most this many layers in the side-by-side depth view
 

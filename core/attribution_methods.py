@@ -2,7 +2,7 @@
 
 Every method turns (model, image, class) into a [0, 1] heatmap at the input's resolution.
 Grad-CAM is :func:`core.attribution.grad_cam`; the others call Captum. Guided Grad-CAM hooks
-every ``nn.ReLU``, so it runs on a private view of the model (:func:`core.models.private_view`)
+every ``nn.ReLU``, so it runs on a private view of the model (:func:`core.models.loading.private_view`)
 where those hooks cannot reach other sessions; Saliency, Integrated Gradients and Occlusion
 add no hooks and only read the shared model.
 """
@@ -22,7 +22,7 @@ from PIL import Image
 from torch import nn
 
 from core.attribution import grad_cam
-from core.models import LoadedModel, private_view
+from core.models.loading import LoadedModel, private_view
 from core.util.hooks import preserved_state, resolve_layer
 
 CLIP_PERCENTILE = 99.0  # heatmaps of pixel attributions are scaled so this percentile reaches 1
@@ -243,7 +243,7 @@ def heatmap(
     """Method ``key``'s (H, W) map in [0, 1] of class ``target`` for a ``(1, C, H, W)`` batch.
 
     ``module``'s training flags, ``requires_grad`` and ``.grad`` are restored afterwards. Methods
-    marked ``isolated`` hook the module: give them a private one (:func:`core.models.private_view`).
+    marked ``isolated`` hook the module: give them a private one (:func:`core.models.loading.private_view`).
     """
     chosen = method(key)
     options.check(chosen.settings, tuple(batch.shape[-2:]))

@@ -18,8 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from core.models.registry import meta_model, model_card
 from core.util.hooks import capture_outputs, conv_layers
-from core.zoo import meta_model, model_card
 
 POOLS = {"max": nn.MaxPool2d, "average": nn.AvgPool2d}
 
@@ -350,7 +350,7 @@ def receptive_fields(module: nn.Module, size: int) -> dict[str, ReceptiveField]:
 
     The data flow is followed op by op (convolutions, poolings, additions, concatenations), so
     branches such as residual shortcuts count exactly. Run it on a model built on the ``meta``
-    device (:func:`core.zoo.meta_model`): nothing is computed, only shapes.
+    device (:func:`core.models.registry.meta_model`): nothing is computed, only shapes.
     """
     _check_positive(size=size)
     device = next(module.parameters()).device

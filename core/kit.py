@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import weights, zoo
 from core.errors import WeightsUnavailable
+from core.models import registry as zoo
+from core.models import weights
 from core.yolo import YOLO_WEIGHTS
 
 MANIFEST = "manifest.json"

@@ -18,10 +18,11 @@ import threading
 import time
 from pathlib import Path
 
-from core import weights, zoo
 from core.config import limits
-from core.datasets import load_dataset
+from core.datasets.folders import load_dataset
 from core.errors import WeightsUnavailable
+from core.models import registry as zoo
+from core.models import weights
 from core.runs import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run
 
 ROOT = Path(__file__).resolve().parents[1]  # where `core` can be imported from

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from core.attribution_methods import Options, heatmap, method
-from core.models import LoadedModel, private_view
+from core.models.loading import LoadedModel, private_view
 from core.viz.theme import FONT
 
 MIN_GROUPS = 5  # group layers by name prefix, from the shortest prefix that gives at least this many

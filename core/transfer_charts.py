@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.datasets import Dataset
+from core.datasets.folders import Dataset
 from core.runs import StrategyRecord
 from core.transfer import STRATEGIES
 from core.viz.theme import FONT

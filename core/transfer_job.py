@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import zoo
 from core.config import limits
 from core.config.device import default_device
-from core.dataset_tensors import ImageTensors, Preprocess, decode_split
-from core.datasets import Dataset, load_dataset
+from core.datasets.folders import Dataset, load_dataset
+from core.datasets.tensors import ImageTensors, Preprocess, decode_split
 from core.errors import ConvLensError, DatasetError
-from core.models import copy_module, get_model
+from core.models import registry as zoo
+from core.models.loading import copy_module, get_model
 from core.runs import HEARTBEAT_SECONDS, DatasetSnapshot, RunConfig, RunWriter, read_config
 from core.transfer import STRATEGIES, Strategy
 from core.transfer_train import Cancelled, EpochMetrics, Evaluation, Observer, train_strategy

@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import attribution, weights, zoo
+from core import attribution
 from core.config.device import default_device
-from core.dataset_tensors import Preprocess
+from core.datasets.tensors import Preprocess
 from core.errors import DatasetError
+from core.models import registry as zoo
+from core.models import weights
 from core.runs import RunRecord, StrategyRecord
 from core.transfer import STRATEGIES, replace_head
 from core.viz import render

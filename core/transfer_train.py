@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from core.config.device import autocast_dtype
-from core.dataset_tensors import ImageTensors, Preprocess
+from core.datasets.tensors import ImageTensors, Preprocess
 from core.errors import ConvLensError
 from core.transfer import (
     FEATURE_EXTRACTION,
@@ -218,7 +218,7 @@ def train_strategy(
     Args:
         strategy: feature extraction, fine-tuning or the baseline from scratch.
         module: a private copy of the network (never a cached model), on any device.
-        train, val: decoded splits (:func:`core.dataset_tensors.decode_split`).
+        train, val: decoded splits (:func:`core.datasets.tensors.decode_split`).
         preprocess: crops and normalisation for the model.
         settings: epochs, batch size, learning rates, augmentation and seed.
         num_classes: outputs of the new head.

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import zoo
 from core.config.device import describe
 from core.io.assets import sample_images
+from core.models import registry as zoo
+from core.models import weights
 
 # Pages that do not use the shared classifier model and image (they have their own inputs).
 OWN_INPUTS = {"detection"}
@@ -24,7 +25,7 @@ def _device_label() -> str:
 
 def default_sample() -> str:
     """A photo for ImageNet models; a generated shape when the app starts on the classroom model."""
-    imagenet = zoo.model_card(zoo.default_key()).dataset == "ImageNet-1K"
+    imagenet = zoo.model_card(weights.default_key()).dataset == "ImageNet-1K"
     return "cat" if imagenet else "shape star"
 
 
@@ -46,7 +47,7 @@ def render(page) -> None:
             "Model",
             zoo.list_models(),
             key="sb_model",
-            index=zoo.list_models().index(zoo.default_key()),
+            index=zoo.list_models().index(weights.default_key()),
             format_func=lambda key: zoo.model_card(key).label,
         )
         st.segmented_control(

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import streamlit as st
 from PIL import Image
 
-from core import zoo
 from core.errors import ConvLensError, WeightsUnavailable
 from core.io import images
 from core.io.assets import sample_images
-from core.models import LoadedModel, get_model
+from core.models import registry as zoo
+from core.models import weights
+from core.models.loading import LoadedModel, get_model
 from dashboard.sidebar import RANDOM, default_sample
 
 log = logging.getLogger("convlens")
@@ -39,7 +40,7 @@ def user_errors(action: str = "That") -> Iterator[None]:
 
 
 def selected_model_key() -> str:
-    return st.session_state.get("sb_model") or zoo.default_key()
+    return st.session_state.get("sb_model") or weights.default_key()
 
 
 def wants_pretrained() -> bool:

@@ -18,11 +18,11 @@ from core.activations import (
     model_input,
     record_conv_maps,
 )
-from core.architecture import layer_table
-from core.models import LoadedModel, get_model
+from core.models.layer_table import layer_table
+from core.models.loading import LoadedModel, get_model
+from core.models.registry import entry, list_models, meta_model, model_card
 from core.util.hooks import conv_layers, hook_count
 from core.viz.render import COLORMAPS, apply_colormap, normalize, upscale_nearest
-from core.zoo import entry, list_models, meta_model, model_card
 from tests.bad_images import photo
 
 SIZE = 128
@@ -177,7 +177,7 @@ def test_concurrent_sessions_get_their_own_maps(resnet, picture) -> None:
     expected = capture(resnet, picture, SIZE).layer("layer2.1.conv2").maps.copy()
     stop = threading.Event()
 
-    def classify_loop() -> None:  # like core.classify: no lock, no hooks
+    def classify_loop() -> None:  # like core.models.classify: no lock, no hooks
         batch = resnet.to_input(other)
         while not stop.is_set():
             with torch.inference_mode():

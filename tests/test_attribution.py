@@ -15,11 +15,11 @@ from torchvision.models import resnet18
 
 from core import attribution_methods as methods
 from core.attribution import default_layer, explain, grad_cam, layer_choices, model_view
-from core.classify import classify
 from core.io.assets import sample_images
-from core.models import get_model
+from core.models.classify import classify
+from core.models.loading import get_model
+from core.models.registry import list_models, meta_model
 from core.util.hooks import conv_layers, hook_count
-from core.zoo import list_models, meta_model
 
 SIZE = 128
 

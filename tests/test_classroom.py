@@ -8,11 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from core import classroom, shapes, weights, zoo
-from core.architecture import layer_table
 from core.attribution import default_layer
-from core.classify import classify
-from core.models import MODELS, get_model
+from core.datasets import shapes
+from core.models import classroom, weights
+from core.models import registry as zoo
+from core.models.classify import classify
+from core.models.layer_table import layer_table
+from core.models.loading import MODELS, get_model
 from scripts.train_classroom import TrainConfig, check, fold_batch_norm, off_centre, to_batch, train
 
 META = json.loads(classroom.METADATA_PATH.read_text())
@@ -40,6 +42,7 @@ def off_centre_set() -> shapes.ShapeSet:
 def test_shipped_files_and_card() -> None:
     card = zoo.model_card(classroom.KEY)
     assert classroom.KEY in zoo.list_models() and card.categories == shapes.BASE_CLASSES
+    assert len(shapes.BASE_CLASSES) == classroom.NUM_CLASSES  # TinyVGG's default head fits the shipped model
     assert card.dataset == "ConvLens shapes" and card.crop_size == card.resize_size == 64
     assert card.bundled_weights == classroom.WEIGHTS_PATH and classroom.WEIGHTS_PATH.stat().st_size < 300_000
     assert card.top1 == META["val_top1"] >= 95 and card.top5 == META["val_top5"]
@@ -109,13 +112,13 @@ def test_off_centre_objects_leave_out_the_middle(off_centre_set: shapes.ShapeSet
 
 
 def test_default_model_is_the_classroom_one_until_imagenet_weights_are_here() -> None:
-    assert zoo.default_key() == classroom.KEY
+    assert weights.default_key() == classroom.KEY
     hub = weights.hub_checkpoints_dir()
     hub.mkdir(parents=True)
     (hub / zoo.model_card("mobilenet_v3_small").weights_file).write_bytes(b"any")
-    assert zoo.default_key() == "mobilenet_v3_small"
+    assert weights.default_key() == "mobilenet_v3_small"
     (hub / zoo.model_card("resnet18").weights_file).write_bytes(b"any")
-    assert zoo.default_key() == "resnet18"
+    assert weights.default_key() == "resnet18"
 
 
 def test_folding_batch_norm_keeps_the_function() -> None:

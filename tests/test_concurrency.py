@@ -13,10 +13,10 @@ import torch
 
 from core.activations import capture
 from core.attribution import explain
-from core.classify import classify
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models import get_model
+from core.models.classify import classify
+from core.models.loading import get_model
 from core.util.hooks import hook_count
 
 

@@ -18,8 +18,8 @@ from core.conv_arithmetic import (
     solve,
     worked_example,
 )
+from core.models.registry import list_models, meta_model
 from core.util.hooks import capture_outputs, conv_layers
-from core.zoo import list_models, meta_model
 
 
 @pytest.mark.parametrize(

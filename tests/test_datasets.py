@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import zoo
 from core.config import limits
 from core.config.limits import LimitExceeded
 from core.config.settings import get_settings
-from core.dataset_tensors import Preprocess, decode_split
-from core.dataset_zip import extract_zip
-from core.datasets import list_datasets, load_dataset
+from core.datasets.folders import list_datasets, load_dataset
+from core.datasets.tensors import Preprocess, decode_split
+from core.datasets.uploads import extract_zip
 from core.errors import DatasetError
+from core.models import registry as zoo
 from tests.conftest import shared_path
 from tests.tiny_datasets import dataset_zip, image_bytes, make_dataset, zip_bytes
 

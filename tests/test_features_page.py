@@ -1,7 +1,7 @@
 """The filters & feature-maps page through AppTest, from the entry file."""
 
 from core.activations import ACTIVATIONS
-from core.models import get_model
+from core.models.loading import get_model
 from tests.apptest import open_page, texts
 from tests.bad_images import AWKWARD, BAD
 from tests.conftest import shared_path

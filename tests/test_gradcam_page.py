@@ -4,10 +4,10 @@ import pytest
 import streamlit as st
 
 from core import attribution
-from core.classify import classify
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models import get_model
+from core.models.classify import classify
+from core.models.loading import get_model
 from dashboard.sidebar import RANDOM
 from tests.apptest import open_page, texts
 

@@ -7,7 +7,7 @@ from PIL import Image
 from torchvision.models import resnet18
 
 from core.io.assets import sample_images
-from core.models import get_model
+from core.models.loading import get_model
 from core.sanity import _randomise, cascade_groups, cascading_randomization, similarity_figure, spearman
 from core.util.hooks import hook_count
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from core import shapes
+from core.datasets import shapes
 
 
 def background_residual(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from core import weights, zoo
-from core.classroom import TinyVGG
+from core.models import registry as zoo
+from core.models import weights
+from core.models.classroom import TinyVGG
 from core.runs import RunConfig, RunWriter, read_run
 from core.transfer import (
     FEATURE_EXTRACTION,

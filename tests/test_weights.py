@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import weights, zoo
 from core.errors import WeightsError, WeightsUnavailable
-from core.models import MODELS, from_state_dict, get_model
+from core.models import registry as zoo
+from core.models import weights
+from core.models.loading import MODELS, from_state_dict, get_model
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from core import zoo
-from core.architecture import layer_table
-from core.classify import classify
 from core.config.device import pick_device
-from core.models import get_model
+from core.models import registry as zoo
+from core.models.classify import classify
+from core.models.layer_table import layer_table
+from core.models.loading import get_model
 from tests.bad_images import photo
 
 REQUIRED = [
@@ -61,7 +61,7 @@ def test_classify_untrained_model() -> None:
 
 
 def test_random_weights_are_seeded() -> None:
-    from core.models import MODELS
+    from core.models.loading import MODELS
 
     first = get_model("resnet18", pretrained=False).module.conv1.weight.clone()
     MODELS.clear()

@@ -22,7 +22,7 @@ class ModelCache(Generic[T]):
     """A thread-safe LRU of loaded models; each key is loaded once even under concurrency.
 
     Evicted models are dropped and their memory returned (``torch.cuda.empty_cache`` when one
-    was on a GPU). Cached models are shared read-only (see :mod:`core.models.loading`).
+    was on a GPU). Cached models are shared read-only (see :mod:`core.models.loading.loading`).
     """
 
     def __init__(self, max_entries: int) -> None:

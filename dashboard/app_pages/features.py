@@ -5,7 +5,7 @@ import streamlit as st
 from core import feature_views as fv
 from core.activations import Activations, conv_kernels, get_activations, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
 from core.viz.render import COLORMAPS
 from dashboard import ui
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from core import attribution, sanity
 from core.attribution_methods import METHODS, Options, attribute
-from core.classify import Classification, classify
-from core.models import LoadedModel
+from core.models.classify import Classification, classify
+from core.models.loading import LoadedModel
 from core.viz.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
 from dashboard import ui
 

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from core import kit, weights, zoo
+from core import kit
 from core.config.device import describe
 from core.config.settings import get_settings
+from core.models import registry as zoo
+from core.models import weights
 
 st.title("ConvLens: see what convolutional networks do")
 st.markdown(

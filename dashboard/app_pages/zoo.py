@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core import zoo
-from core.architecture import layer_table
-from core.charts import topk_figure, zoo_figure
-from core.classify import classify
+from core.models import registry as zoo
+from core.models.charts import topk_figure, zoo_figure
+from core.models.classify import classify
+from core.models.layer_table import layer_table
 from dashboard import ui
 
 key = ui.selected_model_key()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from core.models.registry import meta_model, model_card
 from core.util.hooks import meta_trace
-from core.zoo import meta_model, model_card
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import weights
 from core.config import limits
 from core.config.device import default_device, inference
 from core.errors import WeightsUnavailable
+from core.models import weights
+from core.models.registry import ModelCard, entry, model_card
 from core.util.cache import ModelCache
-from core.zoo import ModelCard, entry, model_card
 
 RANDOM_SEED = 0
 
@@ -105,7 +105,7 @@ def get_model(
     """Return ``key`` ready for inference, from the cache when possible.
 
     Args:
-        key: a zoo key (:func:`core.zoo.list_models`).
+        key: a zoo key (:func:`core.models.registry.list_models`).
         pretrained: load the published weights; False gives seeded random weights ("untrained").
         download: fetch missing weights from the internet (into the torch hub cache).
         progress: called with (bytes done, bytes total) while downloading.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.datasets import Sample, SkippedFile
+from core.datasets.folders import Sample, SkippedFile
 from core.errors import ImageError
 from core.io.images import load_image
 

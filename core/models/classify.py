@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core.config.device import inference, synchronize
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
 
 
 @dataclass(frozen=True)

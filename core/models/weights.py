@@ -30,7 +30,8 @@ from torch import nn
 
 from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
-from core.zoo import ModelCard
+from core.models import classroom
+from core.models.registry import DEFAULT_KEY, ZOO, ModelCard, model_card, zoo_cards
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
 _HASH = re.compile(r"-([a-f0-9]{6,})\.")
@@ -87,8 +88,6 @@ def locate(card: ModelCard) -> WeightsLocation:
 
 def availability() -> list[tuple[ModelCard, WeightsLocation]]:
     """Every zoo model with where its weights are on this machine (no network)."""
-    from core.zoo import zoo_cards
-
     return [(card, locate(card)) for card in zoo_cards()]
 
 
@@ -228,3 +227,15 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], l
             "They were probably saved from another architecture: choose the matching model."
         )
     model.load_state_dict(fixed, strict=True)
+
+
+def default_key() -> str:
+    """The model the app starts with, chosen so that it shows something trained.
+
+    ResNet-18 when its ImageNet weights are on this machine, else the first zoo model whose
+    weights are, else the classroom model (it ships with ConvLens, so it needs no download).
+    """
+    ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
+    if DEFAULT_KEY in ready:
+        return DEFAULT_KEY
+    return ready[0] if ready else classroom.KEY

@@ -4,7 +4,7 @@ A dataset is a folder with ``train/`` and ``val/`` holding one subfolder per cla
 folder of class subfolders that is split by a seeded, stratified ratio. Files that are not
 images are skipped and reported (torchvision's ``ImageFolder`` extensions decide, so
 hymenoptera's ``train/ants/imageNotFound.gif`` is left out exactly as the PyTorch tutorial
-leaves it out). Uploaded zips are unpacked by :mod:`core.dataset_zip`.
+leaves it out). Uploaded zips are unpacked by :mod:`core.datasets.uploads`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from core.config import limits
 from core.config.settings import get_settings
+from core.datasets.shapes import TRANSFER_CLASSES, write_imagefolder
 from core.errors import DatasetError, ImageError
 from core.io.images import load_image
-from core.shapes import TRANSFER_CLASSES, write_imagefolder
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from core.classify import Classification
+from core.models.classify import Classification
+from core.models.registry import ModelCard
 from core.viz.theme import FONT, styled
-from core.zoo import ModelCard
 
 FAMILY_COLOURS = {
     "AlexNet": "#8c564b",

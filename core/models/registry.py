@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
+from core.models import classroom
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -191,12 +193,52 @@ _TORCHVISION = [
     ),
 ]
 
-ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in _TORCHVISION}
+
+def _classroom_card(zoo_entry: ZooEntry) -> ModelCard:
+    """The classroom model's card, from what its training script recorded (``metadata.json``)."""
+    meta = classroom.metadata()
+    model = classroom.build()
+    size = int(meta["image_size"])
+    return ModelCard(
+        key=zoo_entry.key,
+        label=zoo_entry.label,
+        family=zoo_entry.family,
+        year=zoo_entry.year,
+        idea=zoo_entry.idea,
+        params=sum(p.numel() for p in model.parameters()),
+        gflops=classroom.multiply_adds(model, size) / 1e9,
+        top1=meta["val_top1"],
+        top5=meta["val_top5"],
+        file_mb=classroom.WEIGHTS_PATH.stat().st_size / 2**20 if classroom.WEIGHTS_PATH.is_file() else None,
+        dataset="ConvLens shapes",
+        categories=tuple(meta["classes"]),
+        weights_file=classroom.WEIGHTS_PATH.name,
+        weights_url=None,
+        crop_size=size,
+        resize_size=size,
+        bundled_weights=classroom.WEIGHTS_PATH,
+    )
+
+
+
+_CLASSROOM = ZooEntry(
+    classroom.KEY,
+    "Tiny VGG (classroom)",
+    "Tiny VGG",
+    2020,
+    "CNN Explainer's pocket VGG, trained by ConvLens on generated shapes: ships with the app, needs no download.",
+    builder=classroom.build,
+    transforms_fn=classroom.transforms,
+    card_fn=_classroom_card,
+)
+
+# Every model the app offers, in display order: torchvision's, then the classroom model.
+ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in [*_TORCHVISION, _CLASSROOM]}
 DEFAULT_KEY = "resnet18"
 
 
 def register(entry: ZooEntry) -> None:
-    """Add a model to the zoo (used for models torchvision does not ship)."""
+    """Add a model to the zoo while the app runs (tests add tiny ones)."""
     ZOO[entry.key] = entry
     model_card.cache_clear()
 
@@ -231,20 +273,3 @@ def meta_model(key: str) -> nn.Module:
             return entry(key).build().eval()
     except NotImplementedError:  # builders that compute with tensors (RegNet) need real ones
         return entry(key).build().to("meta").eval()
-
-
-def default_key() -> str:
-    """The model the app starts with, chosen so that it shows something trained.
-
-    ResNet-18 when its ImageNet weights are on this machine, else the first zoo model whose
-    weights are, else the classroom model (it ships with ConvLens, so it needs no download).
-    """
-    from core.weights import locate  # core.weights imports this module
-
-    ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
-    if DEFAULT_KEY in ready:
-        return DEFAULT_KEY
-    return ready[0] if ready else classroom.KEY
-
-
-from core import classroom  # noqa: E402  (registers the classroom model; it imports this module)

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from core.config import limits
 from core.config.settings import get_settings
-from core.datasets import IGNORED
+from core.datasets.folders import IGNORED
 from core.errors import DatasetError
 
 _CHUNK = 1 << 20

@@ -7,7 +7,7 @@ image), with a third block, only the first block followed by pooling, and global
 pooling before the linear head, so that each class score adds up evidence from every place
 and Grad-CAM's 32x32 map peaks inside the object.
 ``scripts/train_classroom.py`` trains it; ``assets/classroom/`` holds the result. Importing
-this module registers the model in :mod:`core.zoo` (which imports it).
+this module registers the model in :mod:`core.models.registry` (which imports it).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms._presets import ImageClassification
 
 from core.io.assets import ASSETS_DIR
-from core.shapes import BASE_CLASSES
-from core.zoo import ModelCard, ZooEntry, register
 
 KEY = "tiny_vgg"
 CLASSROOM_DIR = ASSETS_DIR / "classroom"
@@ -33,6 +31,7 @@ IMAGE_SIZE = 64
 CHANNELS = (16, 16, 32)  # per block
 CONVS = (2, 2, 3)  # 3x3 convolutions per block
 POOLED_BLOCKS = 1  # the first this many blocks end in 2x2 max-pooling
+NUM_CLASSES = 6  # the shipped model's classes: core.datasets.shapes.BASE_CLASSES, listed in metadata.json
 
 
 class TinyVGG(nn.Module):
@@ -49,7 +48,7 @@ class TinyVGG(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = len(BASE_CLASSES),
+        num_classes: int = NUM_CLASSES,
         channels: tuple[int, ...] = CHANNELS,
         batch_norm: bool = False,
         pooled_blocks: int = POOLED_BLOCKS,
@@ -101,41 +100,3 @@ def multiply_adds(model: nn.Module, size: int) -> int:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.zeros(1, 3, size, size))
     return counter.get_total_flops() // 2
-
-
-def card(zoo_entry: ZooEntry) -> ModelCard:
-    meta = metadata()
-    model = build()
-    size = int(meta["image_size"])
-    return ModelCard(
-        key=zoo_entry.key,
-        label=zoo_entry.label,
-        family=zoo_entry.family,
-        year=zoo_entry.year,
-        idea=zoo_entry.idea,
-        params=sum(p.numel() for p in model.parameters()),
-        gflops=multiply_adds(model, size) / 1e9,
-        top1=meta["val_top1"],
-        top5=meta["val_top5"],
-        file_mb=WEIGHTS_PATH.stat().st_size / 2**20 if WEIGHTS_PATH.is_file() else None,
-        dataset="ConvLens shapes",
-        categories=tuple(meta["classes"]),
-        weights_file=WEIGHTS_PATH.name,
-        weights_url=None,
-        crop_size=size,
-        resize_size=size,
-        bundled_weights=WEIGHTS_PATH,
-    )
-
-
-ENTRY = ZooEntry(
-    KEY,
-    "Tiny VGG (classroom)",
-    "Tiny VGG",
-    2020,
-    "CNN Explainer's pocket VGG, trained by ConvLens on generated shapes: ships with the app, needs no download.",
-    builder=build,
-    transforms_fn=transforms,
-    card_fn=card,
-)
-register(ENTRY)
