@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import activations, feature_views
-from core.activations import (
+from core.features import capture as activations
+from core.features import pictures as feature_views
+from core.features.capture import (
     ACTIVATIONS,
     capture,
     conv_kernels,

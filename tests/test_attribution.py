@@ -13,8 +13,8 @@ from PIL import Image
 from torch import nn
 from torchvision.models import resnet18
 
-from core import attribution_methods as methods
-from core.attribution import default_layer, explain, grad_cam, layer_choices, model_view
+from core.explain import methods
+from core.explain.gradcam import default_layer, explain, grad_cam, layer_choices, model_view
 from core.io.assets import sample_images
 from core.models.classify import classify
 from core.models.loading import get_model
@@ -66,7 +66,7 @@ def tiny_vgg(inplace: bool = True) -> nn.Module:
 
 
 def by_hand(model: nn.Module, x: torch.Tensor, target: int, layer: nn.Module) -> np.ndarray:
-    """Grad-CAM as the paper defines it, with plain autograd and nothing from core.attribution."""
+    """Grad-CAM as the paper defines it, with plain autograd and nothing from core.explain.gradcam."""
     store = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: store.update(act=out))
     try:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.ops import box_iou, nms
 
-from core.boxes import (
+from core.detection.boxes import (
     cxcywh_to_xyxy,
     filter_detections,
     format_yolo_labels,

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from core.activations import capture
-from core.attribution import explain
+from core.explain.gradcam import explain
+from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.classify import classify

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torchvision.models import resnet18
 
-from core.conv_arithmetic import (
+from core.features.conv_arithmetic import (
     ConvSettings,
     conv_params,
     model_receptive_fields,

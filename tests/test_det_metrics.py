@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.boxes import Detections, GroundTruth, iou_parts, make_detections, xyxy_to_xywh
-from core.det_metrics import BACKGROUND, detection_rows, evaluate, match, report_csv
-from core.det_render import (
+from core.detection.boxes import Detections, GroundTruth, iou_parts, make_detections, xyxy_to_xywh
+from core.detection.metrics import BACKGROUND, detection_rows, evaluate, match, report_csv
+from core.detection.pictures import (
     FN,
     FP,
     OUTLINE,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core import yolo
+from core.detection import yolo
 from tests.apptest import open_page, texts
 from tests.conftest import shared_path
 

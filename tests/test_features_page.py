@@ -1,6 +1,6 @@
 """The filters & feature-maps page through AppTest, from the entry file."""
 
-from core.activations import ACTIVATIONS
+from core.features.capture import ACTIVATIONS
 from core.models.loading import get_model
 from tests.apptest import open_page, texts
 from tests.bad_images import AWKWARD, BAD

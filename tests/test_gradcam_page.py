@@ -3,7 +3,7 @@
 import pytest
 import streamlit as st
 
-from core import attribution
+from core.explain import gradcam as attribution
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.classify import classify

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import kit, yolo
+from core import kit
+from core.detection import yolo
 from core.errors import WeightsUnavailable
 from core.models import classroom, weights
 from core.models import registry as zoo

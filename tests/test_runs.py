@@ -12,12 +12,12 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from core import run_manager
-from core.runs import RunConfig, RunWriter, list_runs, read_config, read_run, read_status
-from core.transfer import TrainSettings
-from core.transfer_job import run_job
-from core.transfer_results import comparison, confusion, mistakes, trained_module
-from core.transfer_train import evaluate
+from core.transfer import supervisor as run_manager
+from core.transfer.loop import evaluate
+from core.transfer.results import comparison, confusion, mistakes, trained_module
+from core.transfer.store import RunConfig, RunWriter, list_runs, read_config, read_run, read_status
+from core.transfer.strategies import TrainSettings
+from core.transfer.worker import run_job
 from tests.tiny_datasets import make_dataset
 from tests.tiny_models import PREPROCESS, registered
 

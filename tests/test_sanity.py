@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torchvision.models import resnet18
 
+from core.explain.sanity import _randomise, cascade_groups, cascading_randomization, similarity_figure, spearman
 from core.io.assets import sample_images
 from core.models.loading import get_model
-from core.sanity import _randomise, cascade_groups, cascading_randomization, similarity_figure, spearman
 from core.util.hooks import hook_count
 
 

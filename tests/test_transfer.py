@@ -10,8 +10,9 @@ from torch import nn
 from core.models import registry as zoo
 from core.models import weights
 from core.models.classroom import TinyVGG
-from core.runs import RunConfig, RunWriter, read_run
-from core.transfer import (
+from core.transfer.loop import Cancelled, Observer, evaluate, train_strategy
+from core.transfer.store import RunConfig, RunWriter, read_run
+from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
     SCRATCH,
@@ -21,8 +22,7 @@ from core.transfer import (
     parameter_groups,
     replace_head,
 )
-from core.transfer_job import run_job
-from core.transfer_train import Cancelled, Observer, evaluate, train_strategy
+from core.transfer.worker import run_job
 from tests.conftest import shared_path
 from tests.tiny_models import PREPROCESS, coloured_split, tiny_net
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.config.settings import get_settings
-from core.runs import read_status
+from core.transfer.store import read_status
 from tests.apptest import open_page, texts
 from tests.tiny_datasets import dataset_zip, image_bytes, make_dataset, zip_bytes
 

@@ -14,10 +14,10 @@ import PIL.Image
 import pytest
 from PIL import Image
 
-from core import yolo
-from core.boxes import filter_detections, parse_yolo_labels
 from core.config import limits
-from core.det_metrics import evaluate
+from core.detection import yolo
+from core.detection.boxes import filter_detections, parse_yolo_labels
+from core.detection.metrics import evaluate
 from core.errors import ImageError, WeightsError, WeightsUnavailable
 from core.io.images import load_image
 from tests.conftest import ROOT, shared_path
@@ -27,7 +27,7 @@ OPENVINO = ("weights", "yolov8n_int8_openvino_model")
 
 @pytest.fixture(scope="module")
 def ultralytics(tmp_path_factory: pytest.TempPathFactory):
-    """Ultralytics imported through core.yolo with a temporary home (for its settings file)."""
+    """Ultralytics imported through core.detection.yolo with a temporary home (for its settings file)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CONVLENS_HOME", str(tmp_path_factory.mktemp("yolo_home")))
         return yolo.ultralytics_module()
@@ -74,7 +74,7 @@ def test_raw_output_is_permissive_and_a_batch_equals_single_images(coco_model, s
 
 
 def test_importing_ultralytics_leaves_pillow_alone(ultralytics) -> None:
-    """Ultralytics patches PIL.Image.open to pip-install pi-heif on unreadable files; core.yolo undoes that."""
+    """Ultralytics patches PIL.Image.open to pip-install pi-heif on unreadable files; our yolo module undoes that."""
     assert PIL.Image.open.__module__ == "PIL.Image"
     with pytest.raises(ImageError, match="not an image"):
         load_image(b"plain text, not an image" * 10)
@@ -207,7 +207,7 @@ def watched(self, args, *rest, **kwargs):
     return original(self, args, *rest, **kwargs)
 subprocess.Popen.__init__ = watched
 os.system = refuse("os.system")
-from core import yolo
+from core.detection import yolo
 from core.io.images import load_image
 model = yolo.load_model(yolo.find_model("yolov8n"))
 batch = yolo.detect(model, [load_image(p) for p in yolo.sample_images().values()])
@@ -218,7 +218,7 @@ print(json.dumps({"network": network, "commands": commands, "boxes": [len(d) for
 
 
 def test_loading_and_predicting_touch_no_network_and_install_nothing(tmp_path: Path) -> None:
-    """In a fresh interpreter (Ultralytics imported by core.yolo) with sockets and subprocesses forbidden."""
+    """In a fresh interpreter (Ultralytics imported by core.detection.yolo) with sockets and subprocesses forbidden."""
     weights = shared_path("weights")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}
     env.update(CONVLENS_HOME=str(tmp_path / "home"), CONVLENS_WEIGHTS_DIR=str(weights), PYTHONPATH=str(ROOT))

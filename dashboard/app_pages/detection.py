@@ -8,8 +8,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import boxes, det_metrics, det_render, yolo
 from core.config.settings import get_settings
+from core.detection import boxes, yolo
+from core.detection import metrics as det_metrics
+from core.detection import pictures as det_render
 from core.errors import ImageError, WeightsUnavailable
 from core.viz.render import to_png
 from dashboard import ui

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import feature_views as fv
-from core.activations import Activations, conv_kernels, get_activations, input_sizes
-from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
+from core.features import pictures as fv
+from core.features.capture import Activations, conv_kernels, get_activations, input_sizes
+from core.features.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
 from core.models.loading import LoadedModel
 from core.viz.render import COLORMAPS
 from dashboard import ui

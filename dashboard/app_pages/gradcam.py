@@ -7,8 +7,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import attribution, sanity
-from core.attribution_methods import METHODS, Options, attribute
+from core.explain import gradcam as attribution
+from core.explain import sanity
+from core.explain.methods import METHODS, Options, attribute
 from core.models.classify import Classification, classify
 from core.models.loading import LoadedModel
 from core.viz.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest

@@ -5,16 +5,16 @@ import threading
 import streamlit as st
 from torch import nn
 
-from core import run_manager
 from core.config import limits
 from core.config.settings import get_settings
 from core.datasets.folders import Dataset, list_datasets, load_dataset, thumbnail, thumbnails
 from core.datasets.uploads import extract_zip
 from core.models import registry as zoo
-from core.runs import RunConfig, RunRecord, list_runs, read_run
-from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSettings, blocks, head_name
-from core.transfer_charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
-from core.transfer_results import comparison, confusion, explain, mistakes, overview, trained_module
+from core.transfer import supervisor as run_manager
+from core.transfer.charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
+from core.transfer.results import comparison, confusion, explain, mistakes, overview, trained_module
+from core.transfer.store import RunConfig, RunRecord, list_runs, read_run
+from core.transfer.strategies import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSettings, blocks, head_name
 from dashboard import ui
 
 POLL_SECONDS = 1.5

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.boxes import Detections, GroundTruth, iou_matrix
+from core.detection.boxes import Detections, GroundTruth, iou_matrix
 
 COCO_IOUS = np.linspace(0.5, 0.95, 10)  # the thresholds of AP50-95, as pycocotools builds them
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)

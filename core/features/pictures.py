@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from core.activations import Activations, ConvMaps, Kernels
-from core.conv_arithmetic import WorkedExample
+from core.features.capture import Activations, ConvMaps, Kernels
+from core.features.conv_arithmetic import WorkedExample
 from core.viz.render import apply_colormap, normalize, overlay, tile, upscale_nearest
 from core.viz.theme import FONT
 

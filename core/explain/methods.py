@@ -1,7 +1,7 @@
 """Attribution methods (Grad-CAM and Captum's), each with its cost known before it runs.
 
 Every method turns (model, image, class) into a [0, 1] heatmap at the input's resolution.
-Grad-CAM is :func:`core.attribution.grad_cam`; the others call Captum. Guided Grad-CAM hooks
+Grad-CAM is :func:`core.explain.gradcam.grad_cam`; the others call Captum. Guided Grad-CAM hooks
 every ``nn.ReLU``, so it runs on a private view of the model (:func:`core.models.loading.private_view`)
 where those hooks cannot reach other sessions; Saliency, Integrated Gradients and Occlusion
 add no hooks and only read the shared model.
@@ -21,7 +21,7 @@ from captum.attr import GuidedGradCam, IntegratedGradients, Occlusion, Saliency
 from PIL import Image
 from torch import nn
 
-from core.attribution import grad_cam
+from core.explain.gradcam import grad_cam
 from core.models.loading import LoadedModel, private_view
 from core.util.hooks import preserved_state, resolve_layer
 

@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from core.boxes import IoUParts
-from core.det_metrics import ConfusionMatrix, ImageResult, PRCurve
+from core.detection.boxes import IoUParts
+from core.detection.metrics import ConfusionMatrix, ImageResult, PRCurve
 from core.viz.theme import FONT
 
 TP, FP, FN = "#2ca02c", "#d62728", "#ff7f0e"

@@ -20,7 +20,7 @@ from torch import nn
 from core.config.device import autocast_dtype
 from core.datasets.tensors import ImageTensors, Preprocess
 from core.errors import ConvLensError
-from core.transfer import (
+from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     MOMENTUM,
     WEIGHT_DECAY,

@@ -1,11 +1,11 @@
 """Start, cancel and wait for training runs; each run trains in its own worker process.
 
-The worker is a fresh interpreter running ``python -m core.transfer_job <run folder>``
+The worker is a fresh interpreter running ``python -m core.transfer.worker <run folder>``
 (spawned like multiprocessing's ``spawn`` start method, but without re-running the parent's
 ``__main__``: under Streamlit that would be the app script itself). Training never blocks
 the server's script runs, and killing the worker leaves a readable run folder that
-:func:`core.runs.read_run` marks interrupted. Everything a page needs is found from disk
-(:func:`core.runs.list_runs`), so a browser refresh reattaches to a run, and a run whose
+:func:`core.transfer.store.read_run` marks interrupted. Everything a page needs is found from disk
+(:func:`core.transfer.store.list_runs`), so a browser refresh reattaches to a run, and a run whose
 worker outlived a server restart is picked up again; Ctrl-C in the server's terminal stops
 its workers too (same process group), and their runs show as interrupted.
 """
@@ -23,7 +23,7 @@ from core.datasets.folders import load_dataset
 from core.errors import WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
-from core.runs import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run
+from core.transfer.store import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run
 
 ROOT = Path(__file__).resolve().parents[1]  # where `core` can be imported from
 _WORKERS: dict[str, subprocess.Popen] = {}
@@ -57,7 +57,7 @@ def start_run(config: RunConfig) -> Path:
     writer = RunWriter.create(config)
     with (writer.path / "worker.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.transfer_job", str(writer.path)],
+            [sys.executable, "-m", "core.transfer.worker", str(writer.path)],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core.attribution_methods import Options, heatmap, method
+from core.explain.methods import Options, heatmap, method
 from core.models.loading import LoadedModel, private_view
 from core.viz.theme import FONT
 

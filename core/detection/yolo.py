@@ -9,7 +9,7 @@ folders (``YOLO_CONFIG_DIR`` inside ``CONVLENS_HOME``) and its process-wide patc
 A name (``yolov8n``) resolves in the weights folder (``CONVLENS_WEIGHTS_DIR``, the offline kit)
 to ``<name>.pt``, then to an exported ``<name>_openvino_model`` or ``<name>_int8_openvino_model``
 folder, then to ``<name>.onnx``. The model runs once per image at a low confidence and a
-permissive NMS; the page filters that cached output (:func:`core.boxes.filter_detections`).
+permissive NMS; the page filters that cached output (:func:`core.detection.boxes.filter_detections`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.boxes import Detections, make_detections
 from core.config import limits
 from core.config.device import default_device, synchronize
 from core.config.settings import get_settings
+from core.detection.boxes import Detections, make_detections
 from core.errors import WeightsError, WeightsUnavailable
 from core.io.assets import ASSETS_DIR
 from core.util.cache import ModelCache

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.datasets.folders import Dataset
-from core.runs import StrategyRecord
-from core.transfer import STRATEGIES
+from core.transfer.store import StrategyRecord
+from core.transfer.strategies import STRATEGIES
 from core.viz.theme import FONT
 
 STRATEGY_COLOURS = {"feature_extraction": "#1f77b4", "fine_tuning": "#ff7f0e", "scratch": "#7f7f7f"}

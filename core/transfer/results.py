@@ -1,7 +1,7 @@
 """What a finished (or interrupted) run shows: the comparison table, confusion matrices,
 misclassified images, and Grad-CAM of the trained models side by side.
 
-Everything is read from the run folder (:mod:`core.runs`), so past runs can be reopened.
+Everything is read from the run folder (:mod:`core.transfer.store`), so past runs can be reopened.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import attribution
 from core.config.device import default_device
 from core.datasets.tensors import Preprocess
 from core.errors import DatasetError
+from core.explain import gradcam as attribution
 from core.models import registry as zoo
 from core.models import weights
-from core.runs import RunRecord, StrategyRecord
-from core.transfer import STRATEGIES, replace_head
+from core.transfer.store import RunRecord, StrategyRecord
+from core.transfer.strategies import STRATEGIES, replace_head
 from core.viz import render
 
 

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from core.config.settings import get_settings
-from core.transfer import STRATEGIES, TrainSettings
-from core.transfer_train import EpochMetrics, Evaluation
+from core.transfer.loop import EpochMetrics, Evaluation
+from core.transfer.strategies import STRATEGIES, TrainSettings
 from core.util.files import write_atomic
 
 ACTIVE = ("starting", "running")  # the final states: done, cancelled, stopped, failed, interrupted

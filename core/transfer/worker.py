@@ -1,7 +1,7 @@
 """One training run from start to end, as the background worker executes it.
 
 Loads and decodes the dataset once, then trains each strategy of the run on the same split,
-seed and image size, writing everything to the run folder as it goes (:mod:`core.runs`).
+seed and image size, writing everything to the run folder as it goes (:mod:`core.transfer.store`).
 Cancelling, the server's time limit and errors all end in a final state with a message.
 """
 
@@ -26,9 +26,9 @@ from core.datasets.tensors import ImageTensors, Preprocess, decode_split
 from core.errors import ConvLensError, DatasetError
 from core.models import registry as zoo
 from core.models.loading import copy_module, get_model
-from core.runs import HEARTBEAT_SECONDS, DatasetSnapshot, RunConfig, RunWriter, read_config
-from core.transfer import STRATEGIES, Strategy
-from core.transfer_train import Cancelled, EpochMetrics, Evaluation, Observer, train_strategy
+from core.transfer.loop import Cancelled, EpochMetrics, Evaluation, Observer, train_strategy
+from core.transfer.store import HEARTBEAT_SECONDS, DatasetSnapshot, RunConfig, RunWriter, read_config
+from core.transfer.strategies import STRATEGIES, Strategy
 
 log = logging.getLogger("convlens")
 _STATUS_EVERY = 0.5  # seconds between progress writes (epoch ends are always written)

@@ -28,7 +28,7 @@ from torchvision.transforms._presets import ImageClassification
 
 from core.config import limits
 from core.config.device import inference, synchronize
-from core.conv_arithmetic import ReceptiveField, model_receptive_fields
+from core.features.conv_arithmetic import ReceptiveField, model_receptive_fields
 from core.models.loading import LoadedModel
 from core.util.hooks import conv_layers
 
