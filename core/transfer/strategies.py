@@ -105,6 +105,7 @@ SCRATCH = Strategy(
 STRATEGIES = {s.key: s for s in (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH)}
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
+MAX_EPOCHS = int(limits.EPOCHS.value)  # the most epochs one run may ask for
 
 
 @dataclass(frozen=True)
