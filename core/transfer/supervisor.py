@@ -25,7 +25,7 @@ from core.models import registry as zoo
 from core.models import weights
 from core.transfer.store import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run
 
-ROOT = Path(__file__).resolve().parents[1]  # where `core` can be imported from
+ROOT = Path(__file__).resolve().parents[2]  # where `core` can be imported from
 _WORKERS: dict[str, subprocess.Popen] = {}
 _LOCK = threading.Lock()
 

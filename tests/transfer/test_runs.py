@@ -144,6 +144,15 @@ def _training_epoch(status) -> int:
     return int(status.phase.split()[1]) if status.phase.startswith("epoch ") else 0
 
 
+def test_the_worker_interpreter_can_import_its_module() -> None:
+    """The supervisor starts ``python -m core.transfer.worker`` in ROOT: core must import from there."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import core.transfer.worker"], cwd=run_manager.ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+
+
 @pytest.mark.slow
 def test_a_killed_worker_leaves_a_readable_run_marked_interrupted(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", {"a": 10, "b": 10}, size=32)
