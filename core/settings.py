@@ -7,6 +7,7 @@
 ``CONVLENS_OFFLINE=1``     never touch the network
 ``CONVLENS_ALLOW_PT_UPLOADS=1``  accept uploaded Ultralytics ``.pt`` files (pickles: they can run code)
 ``CONVLENS_DEVICE``        see :mod:`core.device`
+``CONVLENS_TEACHER_TOKEN`` a secret: a session opened with ``?teacher=<it>`` may cancel any run
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Settings:
     runs_dir: Path
     offline: bool
     allow_pt_uploads: bool
+    teacher_token: str = ""
 
     @property
     def uploads_dir(self) -> Path:
@@ -51,4 +53,5 @@ def get_settings() -> Settings:
         runs_dir=folder("CONVLENS_RUNS_DIR", "runs"),
         offline=_flag("CONVLENS_OFFLINE"),
         allow_pt_uploads=_flag("CONVLENS_ALLOW_PT_UPLOADS"),
+        teacher_token=os.environ.get("CONVLENS_TEACHER_TOKEN", "").strip(),
     )

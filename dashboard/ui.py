@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import streamlit as st
 from PIL import Image
 
-from core import images, zoo
+from core import images, safe_text, zoo
 from core.assets import sample_images
 from core.errors import ConvLensError, WeightsUnavailable
 from core.models import LoadedModel, get_model
@@ -27,11 +27,12 @@ def user_errors(action: str = "That") -> Iterator[None]:
     try:
         yield
     except (ConvLensError, ValueError, TypeError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(safe_text.markdown(exc), icon=":material/error:")
     except Exception as exc:
         log.exception("%s failed", action)
         st.error(
-            f"{action} failed unexpectedly ({type(exc).__name__}). The details are in the server log; "
+            f"{safe_text.markdown(action)} failed unexpectedly ({type(exc).__name__}). "
+            "The details are in the server log; "
             "try again or choose other inputs.",
             icon=":material/error:",
         )
@@ -105,7 +106,7 @@ def selected_model() -> LoadedModel | None:
             kwargs={"sb_weights": RANDOM},
         )
     except ConvLensError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(safe_text.markdown(exc), icon=":material/error:")
     return None
 
 
@@ -130,7 +131,7 @@ def kept_uploads(label: str, key: str, **uploader_args) -> list[tuple[str, bytes
     for upload in st.file_uploader(label, accept_multiple_files=True, key=f"{key}_{version}", **uploader_args) or []:
         kept[upload.name] = upload.getvalue()
     if kept:
-        names = ", ".join(sorted(kept))
+        names = safe_text.markdown(", ".join(sorted(kept)))
         if st.button(f"Forget {len(kept)} uploaded file(s)", key=f"{key}_forget", icon=":material/delete:", help=names):
             kept.clear()
             st.session_state[f"{key}_version"] = version + 1  # a fresh, empty uploader

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import boxes, det_metrics, det_render, yolo
+from core import boxes, det_metrics, det_render, safe_text, yolo
 from core.errors import ImageError, WeightsUnavailable
 from core.render import to_png
 from core.settings import get_settings
@@ -33,7 +33,7 @@ def _model_label(option: str, ready: dict[str, Path], files: dict[str, yolo.Mode
 
 
 def _offer_download(name: str, problem: WeightsUnavailable) -> None:
-    st.warning(str(problem), icon=":material/cloud_off:")
+    st.warning(safe_text.markdown(problem), icon=":material/cloud_off:")
     if not get_settings().offline and st.button(f"Download {name}.pt with Ultralytics", key=f"det_dl_{name}"):
         with st.spinner(f"Downloading {name}.pt..."), ui.user_errors("Downloading the model"):
             yolo.download_model(name)
@@ -105,7 +105,7 @@ def detect(_model: yolo.YoloModel, model_key: str, images: tuple[bytes, ...]) ->
 
 
 def _issues(title: str, issues: tuple[boxes.LabelIssue, ...]) -> None:
-    shown = "\n".join(f"- {issue}" for issue in issues[:10])
+    shown = "\n".join(f"- {safe_text.markdown(issue)}" for issue in issues[:10])
     more = f"\n- ... and {len(issues) - 10} more" if len(issues) > 10 else ""
     st.warning(f"{title}: these were skipped, the rest is used.\n{shown}{more}", icon=":material/rule:")
 
@@ -123,7 +123,8 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
         texts[Path(name).stem] = data.decode("utf-8", errors="replace")
     stems = {Path(n).stem: (n, image) for n, image in images}
     if unmatched := sorted(set(texts) - set(stems)):
-        st.warning(f"No image matches these label files: {', '.join(f'{s}.txt' for s in unmatched)}.")
+        files = safe_text.markdown(", ".join(f"{s}.txt" for s in unmatched))
+        st.warning(f"No image matches these label files: {files}.")
     rows = []
     for stem, text in texts.items():
         if stem in stems:
@@ -332,13 +333,16 @@ for name, data in chosen:
         try:
             decoded.append((name, data, ui.decode_image(data)))
         except ImageError as exc:
-            st.error(f"**{name}** was skipped: {exc}", icon=":material/broken_image:")
+            st.error(
+                f"**{safe_text.markdown(name)}** was skipped: {safe_text.markdown(exc)}", icon=":material/broken_image:"
+            )
 if model is not None and decoded:
     with ui.user_errors("Detection"):
         batch = detect(model, model.cache_key, tuple(data for _, data, _ in decoded))
         images = [(name, image) for name, _, image in decoded]
         st.caption(
-            f"{model.label} ({model.format}) ran once on {len(images)} image(s) in {batch.seconds * 1000:.0f} ms "
+            f"{safe_text.markdown(model.label)} ({model.format}) ran once on {len(images)} image(s) "
+            f"in {batch.seconds * 1000:.0f} ms "
             f"on {batch.device.upper()}, keeping every box above confidence {yolo.RAW_CONF} after NMS at "
             f"IoU {yolo.RAW_IOU}. The sliders below filter those boxes without running the model again."
         )
