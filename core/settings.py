@@ -38,6 +38,11 @@ class Settings:
         """Where uploaded datasets are kept so that they survive a refresh."""
         return self.home / "uploads"
 
+    @property
+    def model_uploads_dir(self) -> Path:
+        """Where uploaded models are kept (apart from datasets, so they are never offered as one)."""
+        return self.home / "model-uploads"
+
 
 def get_settings() -> Settings:
     """Read the settings now (cheap; the environment may change between tests)."""

@@ -173,7 +173,8 @@ def read_state_dict(source: str | Path | bytes | BinaryIO) -> dict[str, torch.Te
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
+        # torch names every weights_only refusal; only a GLOBAL (an importable callable) would run code.
+        unsafe = "Unsupported global" in str(exc) or "GLOBAL" in str(exc)
         why = (
             "it contains Python objects that would run code when loaded, so it was refused unread"
             if unsafe

@@ -120,7 +120,7 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
         help="Matched to the images by file name: bus.txt goes with bus.jpg.",
     )
     for name, data in label_files:
-        texts[Path(name).stem] = data.decode("utf-8", errors="replace")
+        texts[Path(name).stem] = data.decode("utf-8-sig", errors="replace")
     stems = {Path(n).stem: (n, image) for n, image in images}
     if unmatched := sorted(set(texts) - set(stems)):
         files = safe_text.markdown(", ".join(f"{s}.txt" for s in unmatched))
@@ -129,10 +129,11 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
     for stem, text in texts.items():
         if stem in stems:
             name, image = stems[stem]
-            labels = boxes.parse_yolo_labels(text, names)
-            if labels.issues:
-                _issues(f"{stem}.txt", labels.issues)
-            rows += boxes.truth_rows(name, labels.to_ground_truth(*image.size), names)
+            with ui.user_errors(f"Reading {stem}.txt"):
+                labels = boxes.parse_yolo_labels(text, names, source=f"{stem}.txt")
+                if labels.issues:
+                    _issues(f"{stem}.txt", labels.issues)
+                rows += boxes.truth_rows(name, labels.to_ground_truth(*image.size), names)
     with st.expander(f"Ground truth: {len(rows)} boxes from label files; add, edit or delete boxes here"):
         st.caption(
             "Corners in pixels of the image: (x1, y1) top left, (x2, y2) bottom right. "
