@@ -98,3 +98,5 @@ DETECTION_IMAGES = Limit(
 MODEL_CACHE_ENTRIES = 4  # models kept in memory at once (least recently used goes first)
 ACTIVATION_CACHE_ENTRIES = 4  # feature-map captures kept (each: every conv map of one model on one image)
 ACTIVATION_CACHE_BYTES = 768 * 2**20  # and at most this much memory of maps (the newest is always kept)
+SESSION_IMAGES = 4  # decoded images kept per browser session (freed with the session)
+SESSION_IMAGE_BYTES = 256 * 2**20  # and at most this much memory of them (the newest is always kept)

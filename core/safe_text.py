@@ -39,8 +39,9 @@ def csv_cell(value: object) -> object:
     """A CSV cell that a spreadsheet shows as text (OWASP CSV injection: quote formula starts).
 
     Numbers are kept as they are; strings starting with ``= + - @``, a tab or a carriage return
-    get a leading single quote.
+    get a leading single quote, and line breaks become spaces (a bare CR would split the row).
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    quoted = "'" + value if value.startswith(_FORMULA_START) else value
+    return re.sub(r"[\r\n]+", " ", quoted)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator
 
 import streamlit as st
 from PIL import Image
 
-from core import images, safe_text, zoo
+from core import images, limits, safe_text, zoo
 from core.assets import sample_images
+from core.bounded_cache import BoundedCache
 from core.errors import ConvLensError, WeightsUnavailable
 from core.models import LoadedModel, get_model
 from dashboard.sidebar import RANDOM, default_sample
@@ -46,9 +48,16 @@ def wants_pretrained() -> bool:
     return st.session_state.get("sb_weights") != RANDOM
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def decode_image(data: bytes) -> Image.Image:
-    return images.load_image(data)
+    """The decoded image, cached in this browser session only: bounded by bytes, freed when the session ends.
+
+    (A server-wide cache would keep every student's big photos after they leave.)
+    """
+    cache = st.session_state.get("ui_decoded")
+    if cache is None:
+        cache = BoundedCache(limits.SESSION_IMAGES, limits.SESSION_IMAGE_BYTES, images.image_nbytes)
+        st.session_state["ui_decoded"] = cache
+    return cache.get(hashlib.blake2b(data, digest_size=16).digest(), lambda: images.load_image(data))
 
 
 def selected_image() -> tuple[Image.Image, str] | None:
