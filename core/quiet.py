@@ -6,6 +6,9 @@
   and client id under ``OptInChecker.consent_file_base_dir()``; that folder is pointed at
   ``CONVLENS_HOME/openvino`` and a consent file saying "0" (opted out, as ``opt_in_out
   --opt_out`` writes) is put there, so the consent check declines: nothing is sent or counted.
+* ONNX Runtime, when installed, writes a telemetry device id to
+  ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/`` on its first session unless
+  ``ORT_DISABLE_TELEMETRY=1`` (read by its native library; checked by the adversarial tests).
 * ``ULTRALYTICS_SAFE_LOAD=1`` makes Ultralytics read ``.pt`` checkpoints with
   ``torch.load(weights_only=True)`` and an allow-list of its own model classes: a ``.pt`` that
   would run code when unpickled is refused instead.
@@ -40,6 +43,11 @@ def silence_openvino() -> None:
     if not consent.is_file() or consent.read_text().strip() != OPTED_OUT:
         consent.write_text(OPTED_OUT)
     OptInChecker.consent_file_base_dir = staticmethod(lambda: str(base))
+
+
+def silence_onnxruntime() -> None:
+    """Switch ONNX Runtime's telemetry (and its device-id file in the home folder) off; set before it loads."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 
 def safe_ultralytics_loading() -> None:

@@ -66,6 +66,7 @@ def ultralytics_module() -> ModuleType:
     os.environ.setdefault("YOLO_VERBOSE", "false")
     quiet.safe_ultralytics_loading()  # a .pt that would run code is refused, not run
     quiet.silence_openvino()  # OpenVINO's import-time telemetry: opted out, kept inside HOME
+    quiet.silence_onnxruntime()
     import ultralytics
     from ultralytics.utils import SETTINGS, patches
 
