@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -188,3 +189,24 @@ def test_a_worker_that_fills_the_disk_says_why_and_the_run_stays_listed(
     record = read_run(writer.path)
     assert record.status.state == "interrupted" and runs.DISK_FULL in record.status.message
     assert [r.run_id for r in list_runs(tmp_path / "runs")] == [writer.path.name]
+
+
+def test_another_sessions_run_shows_no_cancel_button(tmp_path: Path) -> None:
+    from core.settings import get_settings
+    from tests.apptest import open_page
+
+    config = RunConfig(str(tmp_path), "resnet18", False, ("fine_tuning",))
+    writer = RunWriter.create(config)
+    (writer.path / run_manager.OWNER_FILE).write_text(run_manager._digest("someone-else"))
+    writer.status(state="running", pid=os.getpid())  # a live worker, heartbeat now
+    at = open_page("transfer", sb_weights="Random (untrained)")
+    assert writer.path.parent == get_settings().runs_dir
+    assert at.selectbox(key="tl_run_pick").value == writer.path.name
+    assert not [b for b in at.button if b.key == "tl_cancel"]
+    assert "only it, or the teacher, can cancel" in " ".join(c.value for c in at.caption).replace("\\", "")
+    mine = open_page("transfer", sb_weights="Random (untrained)")
+    token = mine.session_state["tl_owner"]
+    (writer.path / run_manager.OWNER_FILE).write_text(run_manager._digest(token))
+    mine.run()
+    assert [b for b in mine.button if b.key == "tl_cancel"]
+    writer.status(state="cancelled")

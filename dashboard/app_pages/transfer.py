@@ -61,8 +61,16 @@ def _swatch(key: str) -> str:
 
 
 def _session_token() -> str:
-    """This browser session's secret: the runs it starts are its own to cancel."""
-    return st.session_state.setdefault("tl_owner", secrets.token_urlsafe(24))
+    """This browser session's secret: the runs it starts are its own to cancel.
+
+    Kept in the session and mirrored in the page's address (``?owner=``), so that a refresh of
+    the same tab still owns its runs.
+    """
+    token = st.session_state.get("tl_owner") or st.query_params.get("owner") or secrets.token_urlsafe(24)
+    st.session_state["tl_owner"] = token
+    if st.query_params.get("owner") != token:
+        st.query_params["owner"] = token
+    return token
 
 
 def _teacher_token() -> str | None:
