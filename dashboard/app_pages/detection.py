@@ -48,7 +48,7 @@ def _uploaded_model() -> yolo.YoloModel | None:
     upload = st.file_uploader("Ultralytics .pt file", type=["pt"], key="det_pt_upload")
     if upload is None:
         return None
-    with st.spinner(f"Loading {upload.name}..."), ui.user_errors("Loading the uploaded model"):
+    with st.spinner(f"Loading {safe_text.markdown(upload.name)}..."), ui.user_errors("Loading the uploaded model"):
         return yolo.load_uploaded_pt(upload.getvalue(), upload.name)
     return None
 
@@ -78,7 +78,7 @@ def choose_model() -> yolo.YoloModel | None:
         _offer_download(choice, missing[choice])
         return None
     path = ready[choice] if choice in ready else files[choice].path
-    with st.spinner(f"Loading {path.name}..."), ui.user_errors("Loading the model"):
+    with st.spinner(f"Loading {safe_text.markdown(path.name)}..."), ui.user_errors("Loading the model"):
         return yolo.load_model(path, label=choice)
     return None
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core import feature_views as fv
+from core import safe_text
 from core.activations import Activations, conv_kernels, get_activations, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
 from core.models import LoadedModel
@@ -239,7 +240,7 @@ if picked is not None and model is not None:
         acts = get_activations(model, image, size)
 if acts is not None:
     st.caption(
-        f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "
+        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one forward pass "
         f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
         "moving through them never re-runs the model."
     )
