@@ -12,6 +12,7 @@ its workers too (same process group), and their runs show as interrupted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from core import run_slots, weights, zoo
 from core.datasets import load_dataset
 from core.errors import ConvLensError, WeightsUnavailable
-from core.runs import CANCEL_FILE, RunConfig, RunRecord, RunWriter, read_run
+from core.runs import CANCEL_FILE, DISK_FULL, RunConfig, RunRecord, RunWriter, read_run
 from core.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]  # where `core` can be imported from
@@ -34,6 +35,10 @@ OWNER_FILE = "owner"  # sha256 of the starting session's token
 
 class NotYourRun(ConvLensError, PermissionError):
     """A session tried to change a run that another session started."""
+
+
+class RunsDiskFull(ConvLensError, OSError):
+    """The disk holding the runs folder is full: no run can start."""
 
 
 def _digest(token: str) -> str:
@@ -87,6 +92,15 @@ def start_run(config: RunConfig, owner: str) -> Path:
     if config.pretrained and not weights.locate(card).available:
         raise WeightsUnavailable(weights.unavailable_message(card, "not downloaded yet"))
     _reap()
+    try:
+        return _spawn(config, owner)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RunsDiskFull(DISK_FULL) from None
+        raise
+
+
+def _spawn(config: RunConfig, owner: str) -> Path:
     with run_slots.claim() as slot:
         writer = RunWriter.create(config)
         (writer.path / OWNER_FILE).write_text(_digest(owner))
@@ -99,9 +113,9 @@ def start_run(config: RunConfig, owner: str) -> Path:
                 stderr=subprocess.STDOUT,
                 pass_fds=(slot,),  # the worker holds the slot until it exits
             )
-    writer.status(pid=process.pid)
     with _LOCK:
         _WORKERS[writer.path.name] = process
+    writer.status(pid=process.pid)
     return writer.path
 
 

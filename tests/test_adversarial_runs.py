@@ -210,3 +210,13 @@ def test_another_sessions_run_shows_no_cancel_button(tmp_path: Path) -> None:
     mine.run()
     assert [b for b in mine.button if b.key == "tl_cancel"]
     writer.status(state="cancelled")
+
+
+def test_starting_a_run_on_a_full_disk_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.tiny_datasets import make_dataset
+
+    root = make_dataset(tmp_path / "d", {"a": 4, "b": 4})
+    _full_disk(monkeypatch)
+    with pytest.raises(run_manager.RunsDiskFull, match="disk holding the runs folder is full"):
+        run_manager.start_run(RunConfig(str(root), "resnet18", False, ("fine_tuning",)), owner="alice")
+    assert run_slots.busy() == 0 and list_runs() == []
