@@ -39,7 +39,7 @@ def ours(epochs: int) -> tuple[float, float]:
     settings = TrainSettings(epochs=epochs, batch_size=16, image_size=SIZE, lr=0.01)
     config = RunConfig(str(DATA), "resnet18", False, (FEATURE_EXTRACTION.key,), settings)
     start = time.perf_counter()
-    record = run_manager.wait(run_manager.start_run(config), timeout=3600)
+    record = run_manager.wait(run_manager.start_run(config, owner="bench"), timeout=3600)
     seconds = time.perf_counter() - start
     assert record.status.state == "done", record.status.message
     return seconds, record.strategies[FEATURE_EXTRACTION.key].best.accuracy

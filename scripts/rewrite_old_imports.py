@@ -50,6 +50,9 @@ OLD_TO_NEW = {
     "det_metrics": "detection.metrics",
     "yolo": "detection.yolo",
     "det_render": "detection.pictures",
+    "bounded_cache": "util.bounded_cache",
+    "run_slots": "util.slots",
+    "quiet": "detection.quiet",
 }
 # Names that left their old module (fix these imports by hand if the script's output fails).
 MOVED_NAMES = {
@@ -62,7 +65,11 @@ MOVED_NAMES = {
     "core.classroom.ENTRY": "core.models.registry._CLASSROOM",
 }
 
-_DOTTED = re.compile(rf"\bcore\.({'|'.join(sorted(OLD_TO_NEW, key=len, reverse=True))})\b(?![\w])")
+# Old modules whose name is now a package (models, datasets, transfer) are left alone: their
+# façades export the old names, and rewriting them would break already-new paths (not idempotent).
+PACKAGES = {"models", "datasets", "transfer"}
+_REWRITTEN = sorted(set(OLD_TO_NEW) - PACKAGES, key=len, reverse=True)
+_DOTTED = re.compile(rf"\bcore\.({'|'.join(_REWRITTEN)})\b(?![\w])")
 _FROM_CORE = re.compile(r"^(\s*)from core import ([^\n(#]+?)(\s*#.*)?$", re.M)
 
 
@@ -72,7 +79,7 @@ def _from_core(match: re.Match) -> str:
     for item in (s.strip() for s in items.split(",") if s.strip()):
         name, _, alias = (part.strip() for part in item.partition(" as "))
         alias = alias or name
-        if name in OLD_TO_NEW:
+        if name in OLD_TO_NEW and name not in PACKAGES:
             package, module = OLD_TO_NEW[name].rsplit(".", 1)
             lines.append(f"{indent}from core.{package} import {module}" + ("" if module == alias else f" as {alias}"))
         else:

@@ -57,6 +57,17 @@ DATASET_BYTES = Limit(
     "The dataset unpacks to {actual:,} bytes; at most {value:,.0f} are allowed "
     "(this also stops zip bombs). Use a smaller subset.",
 )
+UPLOAD_UNPACKED_BYTES = Limit(
+    512 * 2**20,
+    "{name} unpacks to more than {value:,.0f} bytes of images; one upload may unpack to at most that "
+    "(this also stops zip bombs). Use a smaller subset.",
+)
+UPLOADS_TOTAL_BYTES = Limit(
+    4 * 2**30,
+    "The server's uploads would hold {actual:,} bytes, more than the {value:,.0f} allowed for all users together. "
+    "Uploads older than {days} days are removed automatically; try later or ask the operator for space.",
+)
+UPLOAD_MAX_AGE_DAYS = 7  # uploaded datasets and models unused (not re-uploaded) this long are deleted
 ZIP_MEMBER_RATIO = Limit(
     200,
     "{name} inside the zip is compressed {actual:.0f}:1, more than {value:.0f}:1; "
@@ -73,9 +84,19 @@ TRAIN_RUNS = Limit(
     "Wait for one to finish, or cancel it.",
 )
 EPOCHS = Limit(50, "{actual} epochs asked; at most {value:.0f} are allowed per run.")
+LABEL_BYTES = Limit(
+    1_000_000,
+    "{name} is {actual:,} bytes; a label file may have at most {value:,.0f} (about 30 000 boxes). "
+    "Check that it is a YOLO label file.",
+)
+LABEL_LINES = Limit(
+    10_000, "{name} has {actual:,} lines; at most {value:,.0f} boxes per image are read. Check the file."
+)
 DETECTION_IMAGES = Limit(
     32, "{actual} images were given; at most {value:.0f} are detected at once. Choose fewer images."
 )
 MODEL_CACHE_ENTRIES = 4  # models kept in memory at once (least recently used goes first)
 ACTIVATION_CACHE_ENTRIES = 4  # feature-map captures kept (each: every conv map of one model on one image)
 ACTIVATION_CACHE_BYTES = 768 * 2**20  # and at most this much memory of maps (the newest is always kept)
+SESSION_IMAGES = 4  # decoded images kept per browser session (freed with the session)
+SESSION_IMAGE_BYTES = 256 * 2**20  # and at most this much memory of them (the newest is always kept)

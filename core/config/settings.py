@@ -7,6 +7,7 @@
 ``CONVLENS_OFFLINE=1``     never touch the network
 ``CONVLENS_ALLOW_PT_UPLOADS=1``  accept uploaded Ultralytics ``.pt`` files (pickles: they can run code)
 ``CONVLENS_DEVICE``        see :mod:`core.config.device`
+``CONVLENS_TEACHER_TOKEN`` a secret: a session opened with ``?teacher=<it>`` may cancel any run
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ class Settings:
     runs_dir: Path
     offline: bool
     allow_pt_uploads: bool
+    teacher_token: str = ""
 
     @property
     def uploads_dir(self) -> Path:
         """Where uploaded datasets are kept so that they survive a refresh."""
         return self.home / "uploads"
+
+    @property
+    def model_uploads_dir(self) -> Path:
+        """Where uploaded models are kept (apart from datasets, so they are never offered as one)."""
+        return self.home / "model-uploads"
 
 
 def get_settings() -> Settings:
@@ -51,4 +58,5 @@ def get_settings() -> Settings:
         runs_dir=folder("CONVLENS_RUNS_DIR", "runs"),
         offline=_flag("CONVLENS_OFFLINE"),
         allow_pt_uploads=_flag("CONVLENS_ALLOW_PT_UPLOADS"),
+        teacher_token=os.environ.get("CONVLENS_TEACHER_TOKEN", "").strip(),
     )

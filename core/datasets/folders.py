@@ -9,6 +9,7 @@ leaves it out). Uploaded zips are unpacked by :mod:`core.datasets.uploads`.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.io.images import load_image
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
 IGNORED = ("__MACOSX",)  # folders that zip tools add
+ZIP_SKIPPED = ".skipped-in-zip.json"  # members of an uploaded zip that were not images, never unpacked
 # Teaching heuristics for warnings (not server limits): below these, say what to expect.
 FEW_PER_CLASS = 20
 FEW_VAL = 30
@@ -215,6 +217,9 @@ def load_dataset(path: str | Path, val_ratio: float = 0.2, seed: int = 0) -> Dat
         raise DatasetError(f"Dataset folder '{path}' does not exist. Choose another dataset or upload a zip.")
     root = find_root(path)
     scan = _Scan(root)
+    if (path / ZIP_SKIPPED).is_file():
+        reason = "not an image: left in the zip, never unpacked"
+        scan.skipped += [SkippedFile(name, reason) for name in json.loads((path / ZIP_SKIPPED).read_text())]
     train_dir, val_dir = _named(root, TRAIN_NAMES), _named(root, VAL_NAMES)
     presplit = train_dir is not None and val_dir is not None
     source = train_dir or root

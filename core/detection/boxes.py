@@ -15,7 +15,10 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+from core.config import limits
 from core.errors import LabelError
+
+MAX_CLASS_ID = 2**31  # class ids at or above this cannot be a real class (and overflow int64 arrays)
 
 
 def as_boxes(boxes: object) -> np.ndarray:
@@ -194,6 +197,8 @@ def _parse_line(fields: list[str], names: Mapping[int, str] | None) -> tuple[int
         raise LabelError("values must be numbers") from None
     if not number.is_integer() or number < 0:
         raise LabelError(f"class id must be a whole number >= 0, got {fields[0]}")
+    if number >= MAX_CLASS_ID:
+        raise LabelError(f"class id {fields[0]} is too large (at most {MAX_CLASS_ID - 1:,})")
     class_id = int(number)
     if names is not None and class_id not in names:
         raise LabelError(f"class id {class_id} is unknown to the model (it knows {len(names)} classes)")
@@ -206,15 +211,22 @@ def _parse_line(fields: list[str], names: Mapping[int, str] | None) -> tuple[int
     return class_id, values
 
 
-def parse_yolo_labels(text: str, names: Mapping[int, str] | None = None) -> Labels:
+def parse_yolo_labels(text: str, names: Mapping[int, str] | None = None, source: str = "The label file") -> Labels:
     """Read a YOLO label file: one ``class x_center y_center width height`` line per box, in [0, 1].
 
-    Blank lines and ``#`` comments are ignored. Bad lines (wrong field count, non-numbers, NaN,
-    values outside [0, 1], unknown class ids when ``names`` is given) are skipped and reported
-    in :attr:`Labels.issues`; the rest is used. Boxes that stick out of the image are clipped.
+    Blank lines and ``#`` comments are ignored, and so is a UTF-8 byte-order mark. Bad lines
+    (wrong field count, non-numbers, NaN, values outside [0, 1], unknown class ids when ``names``
+    is given) are skipped and reported in :attr:`Labels.issues`; the rest is used. Boxes that
+    stick out of the image are clipped.
+
+    Raises:
+        LimitExceeded: ``text`` (named ``source`` in the message) is longer than
+            :data:`core.config.limits.LABEL_BYTES` or has more lines than :data:`core.config.limits.LABEL_LINES`.
     """
+    limits.LABEL_BYTES.check(len(text), name=source)
+    limits.LABEL_LINES.check(text.count("\n") + 1 - text.endswith("\n"), name=source)
     classes, centres, issues = [], [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue

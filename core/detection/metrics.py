@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import safe_text
 from core.detection.boxes import Detections, GroundTruth, iou_matrix
 
 COCO_IOUS = np.linspace(0.5, 0.95, 10)  # the thresholds of AP50-95, as pycocotools builds them
@@ -342,6 +343,8 @@ def report_csv(report: DetectionReport) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CLASS_COLUMNS, "confidence threshold", "IoU threshold"])
     for row in class_rows(report):
-        cells = ["" if v is None else f"{v:.4f}" if isinstance(v, float) else v for v in row.values()]
+        cells = [
+            "" if v is None else f"{v:.4f}" if isinstance(v, float) else safe_text.csv_cell(v) for v in row.values()
+        ]
         writer.writerow([*cells, report.conf, report.iou])
     return out.getvalue()

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
+from core import safe_text
 from core.detection.boxes import IoUParts
 from core.detection.metrics import ConfusionMatrix, ImageResult, PRCurve
 from core.viz.theme import FONT
@@ -226,7 +227,7 @@ def pr_figure(curves: Sequence[PRCurve], iou: float) -> go.Figure:
                 y=curve.precision,
                 mode="lines",
                 line={"color": colour, "width": 3, "shape": "hv"},
-                name=f"{curve.name} (AP{iou * 100:.0f} {curve.ap:.2f})",
+                name=f"{safe_text.plotly(curve.name)} (AP{iou * 100:.0f} {curve.ap:.2f})",
                 legendgroup=curve.name,
             )
         )
@@ -238,7 +239,7 @@ def pr_figure(curves: Sequence[PRCurve], iou: float) -> go.Figure:
                     y=[precision],
                     mode="markers",
                     marker={"color": colour, "size": 14, "line": {"color": "black", "width": 2}},
-                    name=f"{curve.name} at the threshold",
+                    name=f"{safe_text.plotly(curve.name)} at the threshold",
                     legendgroup=curve.name,
                     showlegend=False,
                     hovertemplate="recall %{x:.2f}<br>precision %{y:.2f}<extra>at the threshold</extra>",
@@ -262,8 +263,8 @@ def confusion_figure(matrix: ConfusionMatrix) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=counts,
-            x=list(matrix.labels),
-            y=list(matrix.labels),
+            x=safe_text.plotly_all(matrix.labels),
+            y=safe_text.plotly_all(matrix.labels),
             colorscale="Blues",
             showscale=False,
             texttemplate="%{z}",

@@ -33,6 +33,7 @@ from PIL import Image
 from core.config import limits
 from core.config.device import default_device, synchronize
 from core.config.settings import get_settings
+from core.detection import quiet
 from core.detection.boxes import Detections, make_detections
 from core.errors import WeightsError, WeightsUnavailable
 from core.io.assets import ASSETS_DIR
@@ -64,6 +65,9 @@ def ultralytics_module() -> ModuleType:
     os.environ["YOLO_AUTOINSTALL"] = "false"  # never pip install a missing package at run time
     os.environ["YOLO_CONFIG_DIR"] = str(home)  # its settings.json: HOME/Ultralytics/settings.json
     os.environ.setdefault("YOLO_VERBOSE", "false")
+    quiet.safe_ultralytics_loading()  # a .pt that would run code is refused, not run
+    quiet.silence_openvino()  # OpenVINO's import-time telemetry: opted out, kept inside HOME
+    quiet.silence_onnxruntime()
     import ultralytics
     from ultralytics.utils import SETTINGS, patches
 
@@ -192,16 +196,23 @@ def _build(path: Path, label: str, device: torch.device, cache_key: str) -> Yolo
     yolo_class: Callable[..., Any] = ultralytics_module().YOLO
     try:
         model = yolo_class(str(path)) if fmt == "PyTorch" else yolo_class(str(path), task="detect")
-    except Exception as exc:  # Ultralytics raises many kinds for a file that is not one of its models
+        names = dict(model.names)  # an exported model is opened here
+    except ModuleNotFoundError as exc:
         raise WeightsError(
-            f"Cannot load {path.name} as an Ultralytics YOLO model ({type(exc).__name__}: {exc}). "
-            "Use a .pt saved by Ultralytics or a folder made with `yolo export`."
+            f"{path.name} is an {fmt} model, which needs the Python package '{exc.name}'; it is not installed "
+            "on this server. Use the model's .pt or OpenVINO export instead."
+        ) from None
+    except Exception as exc:  # Ultralytics and the runtimes raise many kinds for a file that is not a model
+        cause = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"Cannot load {path.name} as an Ultralytics YOLO {fmt} model: it is damaged, incomplete or not a "
+            f"YOLO model ({cause}). Use a .pt saved by Ultralytics or a folder made with `yolo export`."
         ) from None
     if model.task != "detect":
         raise WeightsError(f"{path.name} is a '{model.task}' model; this page needs a detection ('detect') model.")
     device = device if fmt == "PyTorch" else torch.device("cpu")  # exported runtimes pick their own CPU path
     half = device.type == "cuda" and fmt == "PyTorch"  # fp16 on a GPU; exported models keep their own precision
-    yolo = YoloModel(label, path, fmt, dict(model.names), device, half, cache_key, model)
+    yolo = YoloModel(label, path, fmt, names, device, half, cache_key, model)
     try:
         yolo.predict([Image.new("RGB", (IMGSZ, IMGSZ), (114, 114, 114))])  # warm-up: builds the predictor
     except Exception as exc:
@@ -241,7 +252,7 @@ def load_uploaded_pt(data: bytes, filename: str) -> YoloModel:
         raise WeightsError(refusal)
     settings = get_settings()
     limits.UPLOAD_MB.check(len(data) / 2**20, name=filename)
-    target = settings.uploads_dir / "yolo" / f"{hashlib.sha256(data).hexdigest()[:16]}.pt"
+    target = settings.model_uploads_dir / f"{hashlib.sha256(data).hexdigest()[:16]}.pt"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")

@@ -46,8 +46,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         values = np.asarray(image, dtype=np.float64)
         if mode.startswith("I;16"):
             scaled = values / 257.0
-        else:
-            low, high = float(values.min()), float(values.max())
+        else:  # float or 32-bit: stretch the finite values; NaN and -inf show as black, +inf as white
+            finite = np.isfinite(values)
+            low, high = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
+            values = np.where(finite, values, np.where(values == np.inf, high, low))
             scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
         image = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), mode="L")
         mode = "L"
@@ -58,6 +60,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def image_nbytes(image: Image.Image) -> int:
+    """The memory a decoded PIL image holds (width x height x bands, one byte each for RGB/L)."""
+    return image.width * image.height * len(image.getbands())
 
 
 def load_image(source: ImageSource, *, max_pixels: float | None = None) -> Image.Image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from core import safe_text
 from core.models.classify import Classification
 from core.models.registry import ModelCard
 from core.viz.theme import FONT, styled
@@ -59,7 +60,7 @@ def topk_figure(result: Classification) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=[p.probability * 100 for p in top],
-            y=[p.label for p in top],
+            y=[safe_text.plotly(p.label) for p in top],
             orientation="h",
             text=[f"{p.probability:.1%}" for p in top],
             textposition="auto",

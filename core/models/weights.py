@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickletools
 import re
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +160,28 @@ def download(card: ModelCard, progress: Progress | None = None, timeout: float =
         raise WeightsUnavailable(unavailable_message(card, f"download failed: {exc}")) from None
 
 
+_CALLS = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def _calls_code(source: Path | str | BinaryIO) -> bool:
+    """True when the bytes are a well-formed bare pickle that imports or calls Python objects.
+
+    Read with :mod:`pickletools`, which only lists opcodes and never executes them. Random bytes
+    are not a well-formed pickle, so they are "not a weights file", not "code".
+    """
+    try:
+        if isinstance(source, (str, Path)):
+            data = Path(source).read_bytes()
+        else:
+            source.seek(0)
+            data = source.read()
+        if zipfile.is_zipfile(io.BytesIO(data)):  # torch's own format: its refusal names the global itself
+            return False
+        return bool(_CALLS & {op.name for op, _arg, _pos in pickletools.genops(data)})
+    except Exception:  # not a pickle, or unreadable
+        return False
+
+
 def read_state_dict(source: str | Path | bytes | BinaryIO) -> dict[str, torch.Tensor]:
     """Read a state dict safely (``weights_only=True``) from a path, bytes or a file object.
 
@@ -172,7 +196,7 @@ def read_state_dict(source: str | Path | bytes | BinaryIO) -> dict[str, torch.Te
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
+        unsafe = "unsupported global" in str(exc).lower() or _calls_code(source)
         why = (
             "it contains Python objects that would run code when loaded, so it was refused unread"
             if unsafe

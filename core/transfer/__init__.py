@@ -12,7 +12,7 @@ from core.transfer.strategies import (
     blocks,
     head_name,
 )
-from core.transfer.supervisor import cancel_run, start_run
+from core.transfer.supervisor import NotYourRun, RunsDiskFull, cancel_run, may_cancel, owns, start_run
 
 __all__ = [
     "FEATURE_EXTRACTION",
@@ -20,8 +20,10 @@ __all__ = [
     "MAX_EPOCHS",
     "STRATEGIES",
     "STRATEGY_COLOURS",
+    "NotYourRun",
     "RunConfig",
     "RunRecord",
+    "RunsDiskFull",
     "TrainSettings",
     "blocks",
     "cancel_run",
@@ -33,8 +35,10 @@ __all__ = [
     "explain",
     "head_name",
     "list_runs",
+    "may_cancel",
     "mistakes",
     "overview",
+    "owns",
     "read_run",
     "read_status",
     "start_run",

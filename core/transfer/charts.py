@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core import safe_text
 from core.datasets.folders import Dataset
 from core.transfer.store import StrategyRecord
 from core.transfer.strategies import STRATEGIES
@@ -58,8 +59,8 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], strategy: str
     fig = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=list(classes),
-            y=list(classes),
+            x=safe_text.plotly_all(classes),
+            y=safe_text.plotly_all(classes),
             text=matrix,
             texttemplate="%{text}",
             colorscale=[[0, "#ffffff"], [1, STRATEGY_COLOURS[strategy]]],
@@ -83,7 +84,7 @@ def class_counts_figure(dataset: Dataset) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(
-                x=list(dataset.classes),
+                x=safe_text.plotly_all(dataset.classes),
                 y=list(dataset.counts(split)),
                 name=name,
                 marker_color=SPLIT_COLOURS[split],

@@ -21,6 +21,7 @@ is marked interrupted when read.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
 import os
@@ -286,9 +287,24 @@ def _read_strategy(folder: Path) -> StrategyRecord:
     )
 
 
-def _interrupted_message(record: RunRecord) -> str:
+DISK_FULL = "The disk holding the runs folder is full, so the run could not be saved further. Free space there."
+
+
+def _log_says_disk_full(path: Path) -> bool:
+    try:
+        with (path / "worker.log").open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 8192))
+            return b"No space left on device" in log.read()
+    except OSError:
+        return False
+
+
+def _interrupted_message(record: RunRecord, disk_full: bool = False) -> str:
     done = [f"{STRATEGIES[s.key].label} at epoch {s.last_good_epoch}" for s in record.strategies.values() if s.history]
     where = f"; last good epochs: {', '.join(done)}" if done else " before any epoch finished"
+    if disk_full or _log_says_disk_full(record.path):
+        return f"The training worker stopped{where}. {DISK_FULL}"
     log = " Its output is in worker.log in the run folder." if (record.path / "worker.log").is_file() else ""
     return f"The training worker stopped (server restart, crash or kill){where}.{log} Start a new run to train again."
 
@@ -309,8 +325,13 @@ def read_run(path: str | Path) -> RunRecord:
     if worker_gone(record.status):
         status = read_status(path)  # it may have finished between the two reads
         if worker_gone(status):
-            message = _interrupted_message(record)
-            RunWriter(path).status(state="interrupted", message=message, finished=time.time(), eta_seconds=None)
+            final = {"state": "interrupted", "finished": time.time(), "eta_seconds": None}
+            try:
+                RunWriter(path).status(message=_interrupted_message(record), **final)
+            except OSError as exc:  # a full disk: say so, keep the run listed, write it later
+                message = _interrupted_message(record, disk_full=exc.errno in (errno.ENOSPC, errno.EDQUOT))
+                status = dataclasses.replace(status, message=message, **final)
+                return dataclasses.replace(record, status=status)
         record = dataclasses.replace(record, status=read_status(path))
     return record
 

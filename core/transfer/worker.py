@@ -7,6 +7,8 @@ Cancelling, the server's time limit and errors all end in a final state with a m
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import sys
@@ -27,7 +29,14 @@ from core.errors import ConvLensError, DatasetError
 from core.models import registry as zoo
 from core.models.loading import copy_module, get_model
 from core.transfer.loop import Cancelled, EpochMetrics, Evaluation, Observer, train_strategy
-from core.transfer.store import HEARTBEAT_SECONDS, DatasetSnapshot, RunConfig, RunWriter, read_config
+from core.transfer.store import (
+    DISK_FULL,
+    HEARTBEAT_SECONDS,
+    DatasetSnapshot,
+    RunConfig,
+    RunWriter,
+    read_config,
+)
 from core.transfer.strategies import STRATEGIES, Strategy
 
 log = logging.getLogger("convlens")
@@ -143,7 +152,8 @@ def _train(config: RunConfig, writer: RunWriter) -> str:
 
 def _heartbeat(writer: RunWriter, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
-        writer.status()
+        with contextlib.suppress(OSError):  # a full disk: the trainer reports it
+            writer.status()
 
 
 def run_job(run_dir: str | Path) -> None:
@@ -162,14 +172,32 @@ def run_job(run_dir: str | Path) -> None:
         writer.close("stopped", str(exc))
     except (ConvLensError, ValueError) as exc:
         writer.close("failed", str(exc))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            _crashed(writer, exc)
+        else:  # nothing more can be saved; say why in worker.log, which the page reads
+            print(f"Training stopped: {DISK_FULL} ({exc})", file=sys.stderr, flush=True)
+            _close_quietly(writer, "failed", DISK_FULL)
     except Exception as exc:
-        (writer.path / "error.txt").write_text(traceback.format_exc())
-        log.exception("Training run %s failed", run_dir)
-        writer.close(
-            "failed", f"Training failed unexpectedly ({type(exc).__name__}: {exc}); see error.txt in the run folder."
-        )
+        _crashed(writer, exc)
     finally:
         stop.set()
+
+
+def _crashed(writer: RunWriter, exc: Exception) -> None:
+    log.exception("Training run %s failed", writer.path)
+    with contextlib.suppress(OSError):
+        (writer.path / "error.txt").write_text(traceback.format_exc())
+    message = f"Training failed unexpectedly ({type(exc).__name__}: {exc}); see error.txt in the run folder."
+    _close_quietly(writer, "failed", message)
+
+
+def _close_quietly(writer: RunWriter, state: str, message: str) -> None:
+    """Write the final state; when even that fails, the worker's log keeps the reason."""
+    try:
+        writer.close(state, message)
+    except OSError as exc:
+        print(f"Could not write the final state ({exc}): {state}: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import detection
+from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
 from core.viz import to_png
@@ -33,7 +33,7 @@ def _model_label(option: str, ready: dict[str, Path], files: dict[str, detection
 
 
 def _offer_download(name: str, problem: WeightsUnavailable) -> None:
-    st.warning(str(problem), icon=":material/cloud_off:")
+    st.warning(safe_text.markdown(problem), icon=":material/cloud_off:")
     if not get_settings().offline and st.button(f"Download {name}.pt with Ultralytics", key=f"det_dl_{name}"):
         with st.spinner(f"Downloading {name}.pt..."), ui.user_errors("Downloading the model"):
             detection.download_model(name)
@@ -48,7 +48,7 @@ def _uploaded_model() -> detection.YoloModel | None:
     upload = st.file_uploader("Ultralytics .pt file", type=["pt"], key="det_pt_upload")
     if upload is None:
         return None
-    with st.spinner(f"Loading {upload.name}..."), ui.user_errors("Loading the uploaded model"):
+    with st.spinner(f"Loading {safe_text.markdown(upload.name)}..."), ui.user_errors("Loading the uploaded model"):
         return detection.load_uploaded_pt(upload.getvalue(), upload.name)
     return None
 
@@ -78,7 +78,7 @@ def choose_model() -> detection.YoloModel | None:
         _offer_download(choice, missing[choice])
         return None
     path = ready[choice] if choice in ready else files[choice].path
-    with st.spinner(f"Loading {path.name}..."), ui.user_errors("Loading the model"):
+    with st.spinner(f"Loading {safe_text.markdown(path.name)}..."), ui.user_errors("Loading the model"):
         return detection.load_model(path, label=choice)
     return None
 
@@ -105,7 +105,7 @@ def detect(_model: detection.YoloModel, model_key: str, images: tuple[bytes, ...
 
 
 def _issues(title: str, issues: tuple[detection.LabelIssue, ...]) -> None:
-    shown = "\n".join(f"- {issue}" for issue in issues[:10])
+    shown = "\n".join(f"- {safe_text.markdown(issue)}" for issue in issues[:10])
     more = f"\n- ... and {len(issues) - 10} more" if len(issues) > 10 else ""
     st.warning(f"{title}: these were skipped, the rest is used.\n{shown}{more}", icon=":material/rule:")
 
@@ -121,18 +121,20 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
         help="Matched to the images by file name: bus.txt goes with bus.jpg.",
     )
     for name, data in label_files:
-        texts[Path(name).stem] = data.decode("utf-8", errors="replace")
+        texts[Path(name).stem] = data.decode("utf-8-sig", errors="replace")
     stems = {Path(n).stem: (n, image) for n, image in images}
     if unmatched := sorted(set(texts) - set(stems)):
-        st.warning(f"No image matches these label files: {', '.join(f'{s}.txt' for s in unmatched)}.")
+        files = safe_text.markdown(", ".join(f"{s}.txt" for s in unmatched))
+        st.warning(f"No image matches these label files: {files}.")
     rows = []
     for stem, text in texts.items():
         if stem in stems:
             name, image = stems[stem]
-            labels = detection.parse_yolo_labels(text, names)
-            if labels.issues:
-                _issues(f"{stem}.txt", labels.issues)
-            rows += detection.truth_rows(name, labels.to_ground_truth(*image.size), names)
+            with ui.user_errors(f"Reading {stem}.txt"):
+                labels = detection.parse_yolo_labels(text, names, source=f"{stem}.txt")
+                if labels.issues:
+                    _issues(f"{stem}.txt", labels.issues)
+                rows += detection.truth_rows(name, labels.to_ground_truth(*image.size), names)
     with st.expander(f"Ground truth: {len(rows)} boxes from label files; add, edit or delete boxes here"):
         st.caption(
             "Corners in pixels of the image: (x1, y1) top left, (x2, y2) bottom right. "
@@ -333,13 +335,16 @@ for name, data in chosen:
         try:
             decoded.append((name, data, ui.decode_image(data)))
         except ImageError as exc:
-            st.error(f"**{name}** was skipped: {exc}", icon=":material/broken_image:")
+            st.error(
+                f"**{safe_text.markdown(name)}** was skipped: {safe_text.markdown(exc)}", icon=":material/broken_image:"
+            )
 if model is not None and decoded:
     with ui.user_errors("Detection"):
         batch = detect(model, model.cache_key, tuple(data for _, data, _ in decoded))
         images = [(name, image) for name, _, image in decoded]
         st.caption(
-            f"{model.label} ({model.format}) ran once on {len(images)} image(s) in {batch.seconds * 1000:.0f} ms "
+            f"{safe_text.markdown(model.label)} ({model.format}) ran once on {len(images)} image(s) "
+            f"in {batch.seconds * 1000:.0f} ms "
             f"on {batch.device.upper()}, keeping every box above confidence {detection.RAW_CONF} after NMS at "
             f"IoU {detection.RAW_IOU}. The sliders below filter those boxes without running the model again."
         )

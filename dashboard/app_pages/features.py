@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import features
+from core import features, safe_text
 from core.features import (
     POOLS,
     Activations,
@@ -249,7 +249,7 @@ if picked is not None and model is not None:
         acts = get_activations(model, image, size)
 if acts is not None:
     st.caption(
-        f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "
+        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one forward pass "
         f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
         "moving through them never re-runs the model."
     )

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import explain, models
+from core import explain, models, safe_text
 from core.explain import METHODS, Options, attribute
 from core.models import Classification, LoadedModel
 from core.viz import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
@@ -305,7 +305,10 @@ with left:
     target = _pick_target(model, result)
 with right:
     layer = _pick_layer(model)
-    st.caption(f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees ({image_caption}).")
+    st.caption(
+        f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees "
+        f"({safe_text.markdown(image_caption)})."
+    )
 subject = Subject(model, model_id, image, hashlib.sha1(image.tobytes()).hexdigest(), picture, target, layer)
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="map", required=True, key="gc_view")
 if view == "top3":

@@ -1,11 +1,12 @@
 """Transfer learning lab: feature extraction and fine-tuning trained side by side on the same data."""
 
+import secrets
 import threading
 
 import streamlit as st
 from torch import nn
 
-from core import models, transfer
+from core import models, safe_text, transfer
 from core.config import get_settings
 from core.datasets import Dataset, extract_zip, list_datasets, load_dataset, thumbnail, thumbnails
 from core.transfer import (
@@ -76,6 +77,36 @@ def _swatch(key: str) -> str:
     return f"<span style='color:{STRATEGY_COLOURS[key]}'>■</span> **{STRATEGIES[key].label}**"
 
 
+def _session_token() -> str:
+    """This browser session's secret: the runs it starts are its own to cancel.
+
+    Kept in the session and mirrored in the page's address (``?owner=``), so that a refresh of
+    the same tab still owns its runs.
+    """
+    token = st.session_state.get("tl_owner") or st.query_params.get("owner") or secrets.token_urlsafe(24)
+    st.session_state["tl_owner"] = token
+    if st.query_params.get("owner") != token:
+        st.query_params["owner"] = token
+    return token
+
+
+def _teacher_token() -> str | None:
+    """The teacher's token when the page was opened with ``?teacher=<CONVLENS_TEACHER_TOKEN>``."""
+    return st.query_params.get("teacher")
+
+
+def _cancel(path: str) -> None:
+    try:
+        transfer.cancel_run(path, _session_token(), _teacher_token())
+    except transfer.NotYourRun as exc:
+        st.toast(safe_text.markdown(exc), icon=":material/lock:")
+
+
+def _mistake_caption(mistake) -> str:
+    true, predicted = safe_text.markdown(mistake.true), safe_text.markdown(mistake.predicted)
+    return f"{true} → {predicted} ({mistake.confidence:.0%})"
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
@@ -130,14 +161,14 @@ def _show_dataset(dataset: Dataset, path: str, ratio: float, seed: int) -> None:
     cols[2].metric("Validation images", len(dataset.val))
     cols[3].metric("Skipped files", len(dataset.skipped))
     split = "its own train/ and val/ folders" if dataset.presplit else f"a seeded {ratio:.0%} per class split"
-    st.caption(f"`{dataset.root}` · {dataset.total_bytes / 1e6:.0f} MB · validation from {split}.")
+    st.caption(f"{safe_text.markdown(dataset.root)} · {dataset.total_bytes / 1e6:.0f} MB · validation from {split}.")
     for warning in dataset.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(safe_text.markdown(warning), icon=":material/warning:")
     chart, pictures = st.columns([2, 3])
     chart.plotly_chart(class_counts_figure(dataset), width="stretch", key="tl_counts")
     with pictures:
         for name, images in _thumbnails(path, ratio, seed):
-            st.image(images, caption=[name] * len(images), width=96)
+            st.image(images, caption=[safe_text.markdown(name)] * len(images), width=96)
     if dataset.skipped:
         with st.expander(f"{len(dataset.skipped)} skipped file(s)"):
             st.dataframe([{"file": s.path, "why": s.reason} for s in dataset.skipped], hide_index=True)
@@ -224,7 +255,7 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             config = RunConfig(
                 path, key, pretrained, tuple(strategies), settings, st.session_state.get("tl_val_ratio", 0.2)
             )
-            st.session_state["tl_run_pick"] = transfer.start_run(config).name
+            st.session_state["tl_run_pick"] = transfer.start_run(config, _session_token()).name
             st.toast("Training started in the background: this page stays usable.", icon=":material/model_training:")
 
 
@@ -242,15 +273,12 @@ def live_panel(path: str, was_active: bool) -> None:
     status = record.status
     if status.active:
         st.progress(min(max(status.progress, 0.0), 1.0), text=_progress_text(record))
-        st.button(
-            "Cancel the run",
-            key="tl_cancel",
-            icon=":material/stop_circle:",
-            on_click=transfer.cancel_run,
-            args=(path,),
-        )
+        if transfer.may_cancel(path, _session_token(), _teacher_token()):
+            st.button("Cancel the run", key="tl_cancel", icon=":material/stop_circle:", on_click=_cancel, args=(path,))
+        else:
+            st.caption("Started by another session: only it, or the teacher, can cancel this run.")
     elif status.message:
-        STATE_ALERT.get(status.state, st.error)(status.message)
+        STATE_ALERT.get(status.state, st.error)(safe_text.markdown(status.message))
     if any(s.history for s in record.strategies.values()):
         st.plotly_chart(curves_figure(record.strategies, record.config.train.epochs), width="stretch", key="tl_curves")
         st.caption(
@@ -291,7 +319,7 @@ def results_section(record: RunRecord) -> None:
     for col, (key, strategy) in zip(st.columns(len(trained)), trained.items(), strict=True):
         col.markdown(_swatch(key), unsafe_allow_html=True)
         wrong = mistakes(record, strategy)
-        pictures = [(thumbnail(m.path, 120), f"{m.true} → {m.predicted} ({m.confidence:.0%})") for m in wrong[:8]]
+        pictures = [(thumbnail(m.path, 120), _mistake_caption(m)) for m in wrong[:8]]
         pictures = [(p, c) for p, c in pictures if p is not None]
         if pictures:
             col.image([p for p, _ in pictures], caption=[c for _, c in pictures], width=110)
@@ -320,13 +348,12 @@ def gradcam_panel(path: str) -> None:
         with _cam_lock():
             image, found = transfer.explain(record, index, modules, true_class)
         cols = st.columns(1 + len(found))
-        cols[0].image(image, caption=f"true class: {classes[val[index][1]]}", width="stretch")
+        cols[0].image(image, caption=f"true class: {safe_text.markdown(classes[val[index][1]])}", width="stretch")
         for col, item in zip(cols[1:], found, strict=True):
             col.image(item.overlay, width="stretch")
-            col.markdown(
-                f"{_swatch(item.strategy)}: **{item.predicted}** ({item.probability:.0%}); map of *{item.target}*",
-                unsafe_allow_html=True,
-            )
+            col.markdown(_swatch(item.strategy), unsafe_allow_html=True)  # the strategy's colour: no user text
+            predicted, target = safe_text.markdown(item.predicted), safe_text.markdown(item.target)
+            col.markdown(f"**{predicted}** ({item.probability:.0%}); map of *{target}*")
         st.caption(
             "Grad-CAM at each model's last convolutional block: red areas raised the score of the explained class. "
             "A frozen backbone looks where ImageNet features respond; fine-tuning can move its attention."
@@ -339,9 +366,9 @@ def runs_section() -> None:
     if not runs:
         st.info("No runs yet. Runs are kept on disk and listed here, across refreshes and restarts.")
         return
-    if st.session_state.get("tl_run_pick") not in runs:
-        active = [i for i, r in runs.items() if r.status.active]
-        st.session_state["tl_run_pick"] = (active or list(runs))[0]
+    if st.session_state.get("tl_run_pick") not in runs:  # this session's newest run first, never another's
+        own = [i for i, r in runs.items() if transfer.owns(r.path, _session_token())]
+        st.session_state["tl_run_pick"] = (own or list(runs))[0]
     # The run's state is shown by the live panel below (the label would go stale while it trains).
     run_id = st.selectbox("Run", list(runs), key="tl_run_pick")
     record = runs[run_id]

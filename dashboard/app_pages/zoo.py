@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import models
+from core import models, safe_text
 from core.models import topk_figure, zoo_figure
 from dashboard import ui
 
@@ -26,11 +26,11 @@ if picked is not None and model is not None:
     image, caption = picked
     ui.untrained_badge(model)
     left, right = st.columns([2, 3])
-    left.image(image, caption=caption, width="stretch")
+    left.image(image, caption=safe_text.markdown(caption), width="stretch")
     with right, ui.user_errors("Classification"):
         result = models.classify(model, image, k=5)
         best = result.top[0]
-        st.markdown(f"Most likely: **{best.label}** ({best.probability:.1%})")
+        st.markdown(f"Most likely: **{safe_text.markdown(best.label)}** ({best.probability:.1%})")
         st.plotly_chart(topk_figure(result), width="stretch", key="zoo_topk")
         st.caption(
             f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "

@@ -137,7 +137,7 @@ def test_zip_limits_on_files_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LimitExceeded, match="at most 5 are allowed"):
         extract_zip(data, "many.zip")
     monkeypatch.setattr(limits, "DATASET_FILES", limits.Limit(100, limits.DATASET_FILES.message))
-    monkeypatch.setattr(limits, "DATASET_BYTES", limits.Limit(10_000, limits.DATASET_BYTES.message))
+    monkeypatch.setattr(limits, "UPLOAD_UNPACKED_BYTES", limits.Limit(10_000, limits.UPLOAD_UNPACKED_BYTES.message))
     with pytest.raises(LimitExceeded, match="unpacks to"):
         extract_zip(data, "big.zip")
     assert _uploads() == []

@@ -162,7 +162,7 @@ def test_uploaded_pt_is_refused_unless_the_operator_allows_it(tiny_pt: Path, tmp
     assert yolo.pt_upload_refusal() is None
     model = yolo.load_uploaded_pt(tiny_pt.read_bytes(), "mine.pt")
     assert model.label == "mine.pt" and len(model.names) == 80
-    assert model.path.parent == Path(os.environ["CONVLENS_HOME"]) / "uploads" / "yolo"
+    assert model.path.parent == Path(os.environ["CONVLENS_HOME"]) / "model-uploads"
     with pytest.raises(WeightsError, match="Cannot load"):
         yolo.load_uploaded_pt(b"\x00not a checkpoint" * 100, "junk.pt")
 

@@ -116,7 +116,8 @@ def test_cancel_flag_and_bad_data_end_the_run_with_a_message(tmp_path: Path) -> 
     root = make_dataset(tmp_path / "d", {"a": 4, "b": 4})
     with registered() as key:
         writer = RunWriter.create(RunConfig(str(root), key, False, ("fine_tuning",), SETTINGS))
-        run_manager.cancel_run(writer.path)
+        (writer.path / run_manager.OWNER_FILE).write_text(run_manager._digest("me"))
+        run_manager.cancel_run(writer.path, "me")
         run_job(writer.path)
         assert read_run(writer.path).status.state == "cancelled"
         (root / "b" / "b_000.png").write_bytes(b"not a png")
@@ -156,7 +157,7 @@ def test_the_worker_interpreter_can_import_its_module() -> None:
 @pytest.mark.slow
 def test_a_killed_worker_leaves_a_readable_run_marked_interrupted(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", {"a": 10, "b": 10}, size=32)
-    path = run_manager.start_run(RunConfig(str(root), train=WORKER_SETTINGS, **WORKER_CONFIG))
+    path = run_manager.start_run(RunConfig(str(root), train=WORKER_SETTINGS, **WORKER_CONFIG), owner="me")
     _wait_for(path, lambda s: _training_epoch(s) >= 2 and s.done >= 1)  # mid-epoch, after a good epoch
     os.kill(run_manager.worker_pid(path), signal.SIGKILL)
     _wait_for(path, lambda s: run_manager.worker_pid(path) is None, timeout=30)
