@@ -12,7 +12,7 @@ from core import boxes, det_metrics, det_render, yolo
 from core.errors import ImageError, WeightsUnavailable
 from core.render import to_png
 from core.settings import get_settings
-from dashboard import ui
+from dashboard import detection_hood, ui
 
 UPLOAD = "upload"
 
@@ -346,6 +346,7 @@ if model is not None and decoded:
         truths = ground_truth(images, batch.names)
         st.subheader("Detections")
         results(images, batch, truths)
+        detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
 iou_explainer()

@@ -1,0 +1,117 @@
+"""Pictures of a YOLO detector's inside: grids, faint candidates, NMS steps and CAM overlays (PIL, NumPy).
+
+All but the CAM are drawn on the letterboxed input the model saw, in its pixels. Thousands of
+candidates are drawn as a density of outlines, so the picture stays visible on a projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from core.render import apply_colormap, overlay, upscale_nearest
+from core.yolo_cam import BoxCam
+from core.yolo_internals import NmsRun, RawOutput
+
+KEPT, CURRENT, REMOVED, WAITING, CANDIDATE = "#00e676", "#ffea00", "#ff1744", "#40c4ff", "#40c4ff"
+FONT_SIZE = 22
+
+
+def _font(size: int = FONT_SIZE) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size)
+
+
+def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour: str) -> None:
+    """Dark-backed text at ``xy`` (its top left), kept inside the picture."""
+    font = _font()
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    width, height = draw.im.size
+    x = min(max(xy[0], 0), width - (right - left) - 4)
+    y = min(max(xy[1], 0), height - (bottom - top) - 6)
+    draw.rectangle((x, y, x + right - left + 4, y + bottom - top + 6), fill=(0, 0, 0))
+    draw.text((x + 2 - left, y + 3 - top), text, fill=colour, font=font)
+
+
+def grid_picture(raw: RawOutput, level: int, heat: np.ndarray, kept: np.ndarray) -> Image.Image:
+    """One grid over the input: each cell tinted by its best class score, the cell lines, and its final boxes."""
+    grid = raw.levels[level]
+    tint = upscale_nearest(apply_colormap(np.clip(heat, 0, 1), "inferno"), grid.stride)
+    base = np.asarray(raw.letterboxed, dtype=np.float32)
+    picture = Image.fromarray((base * 0.45 + tint.astype(np.float32) * 0.55).round().astype(np.uint8))
+    layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    side = picture.size[0]
+    for k in range(grid.cols + 1):
+        draw.line((k * grid.stride, 0, k * grid.stride, side), fill=(255, 255, 255, 70), width=1)
+    for k in range(grid.rows + 1):
+        draw.line((0, k * grid.stride, side, k * grid.stride), fill=(255, 255, 255, 70), width=1)
+    picture = Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    for index in kept[raw.level_of(kept) == level] if len(kept) else []:
+        draw.rectangle(tuple(raw.boxes[index].tolist()), outline=KEPT, width=4)
+    _label(draw, (6, 6), f"stride {grid.stride}: {grid.rows} x {grid.cols} cells", "#ffffff")
+    return picture
+
+
+def outline_density(boxes: np.ndarray, size: int) -> np.ndarray:
+    """How many box outlines pass through each pixel of a ``size`` x ``size`` picture."""
+    b = np.clip(np.round(boxes).astype(np.int64), 0, size - 1)
+    x1, y1, x2, y2 = b.T
+    rows = np.zeros((size, size + 1))  # horizontal edges: +1 at x1, -1 after x2, summed along each row
+    cols = np.zeros((size + 1, size))
+    for y in (y1, y2):
+        np.add.at(rows, (y, x1), 1)
+        np.add.at(rows, (y, x2 + 1), -1)
+    for x in (x1, x2):
+        np.add.at(cols, (y1, x), 1)
+        np.add.at(cols, (y2 + 1, x), -1)
+    return rows.cumsum(axis=1)[:, :size] + cols.cumsum(axis=0)[:size]
+
+
+def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.55) -> Image.Image:
+    """The outlines of the candidates ``indices`` as a faint blue density (denser where more boxes pile up)."""
+    size = raw.letterboxed.size[0]
+    density = outline_density(raw.boxes[indices], size)
+    alpha = np.clip(np.log1p(density) / np.log1p(max(density.max(), 1)), 0, 1) * opacity
+    colour = np.array([64, 196, 255], dtype=np.float32)
+    base = np.asarray(raw.letterboxed, dtype=np.float32)
+    mixed = base * (1 - alpha[..., None]) + colour * alpha[..., None]
+    return Image.fromarray(mixed.round().astype(np.uint8))
+
+
+def nms_picture(raw: RawOutput, run: NmsRun, step: int, names: Mapping[int, str]) -> Image.Image:
+    """After ``step`` steps: boxes still waiting (faint), boxes kept (green), this step's kept box (yellow)
+    and the boxes it removed (red, with their IoU)."""
+    picture = candidates_picture(raw, run.remaining(step), opacity=0.6)
+    draw = ImageDraw.Draw(picture)
+    for index in run.kept[: max(step - 1, 0)]:
+        draw.rectangle(tuple(raw.boxes[index].tolist()), outline=KEPT, width=3)
+    if step == 0:
+        return picture
+    current = run.steps[step - 1]
+    for index in current.removed:
+        draw.rectangle(tuple(raw.boxes[index].tolist()), outline=REMOVED, width=2)
+    for index, iou in list(zip(current.removed, current.ious, strict=True))[:3]:  # a few IoUs stay readable
+        box = raw.boxes[index].tolist()
+        _label(draw, (box[0], box[3] + 2), f"IoU {iou:.2f}", REMOVED)
+    box = raw.boxes[current.kept].tolist()
+    draw.rectangle(tuple(box), outline=CURRENT, width=5)
+    class_id = int(raw.best_class[current.kept])
+    name = names.get(class_id, str(class_id))
+    _label(draw, (box[0], box[1] - 32), f"{name} {raw.best[current.kept]:.2f}", CURRENT)
+    return picture
+
+
+def cam_picture(image: Image.Image, cam: BoxCam, box: np.ndarray) -> Image.Image:
+    """The CAM over the original image, with the explained box and a cross at the map's peak."""
+    picture = overlay(image, cam.heat, alpha=0.5, cmap="jet")
+    draw = ImageDraw.Draw(picture)
+    width = max(2, round(max(image.size) / 250))
+    draw.rectangle(tuple(np.asarray(box, dtype=float).tolist()), outline="#ffffff", width=width)
+    x, y = cam.peak
+    arm = max(8, round(max(image.size) / 40))
+    draw.line((x - arm, y, x + arm, y), fill="#ffffff", width=width)
+    draw.line((x, y - arm, x, y + arm), fill="#ffffff", width=width)
+    return picture
