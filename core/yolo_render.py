@@ -6,19 +6,22 @@ candidates are drawn as a density of outlines, so the picture stays visible on a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.render import apply_colormap, overlay, upscale_nearest
+from core.render import apply_colormap, upscale_nearest
 from core.yolo_cam import BoxCam
 from core.yolo_internals import NmsRun, RawOutput
 
 KEPT, CURRENT, REMOVED, WAITING, CANDIDATE = "#00e676", "#ffea00", "#ff1744", "#40c4ff", "#40c4ff"
 FONT_SIZE = 22
+FEW = 300  # up to this many candidates are drawn one by one
 
 
+@functools.cache
 def _font(size: int = FONT_SIZE) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
@@ -37,9 +40,7 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour
 def grid_picture(raw: RawOutput, level: int, heat: np.ndarray, kept: np.ndarray) -> Image.Image:
     """One grid over the input: each cell tinted by its best class score, the cell lines, and its final boxes."""
     grid = raw.levels[level]
-    tint = upscale_nearest(apply_colormap(np.clip(heat, 0, 1), "inferno"), grid.stride)
-    base = np.asarray(raw.letterboxed, dtype=np.float32)
-    picture = Image.fromarray((base * 0.45 + tint.astype(np.float32) * 0.55).round().astype(np.uint8))
+    picture = heat_blend(raw.letterboxed, upscale_nearest(np.clip(heat, 0, 1), grid.stride), "inferno")
     layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     side = picture.size[0]
@@ -55,12 +56,20 @@ def grid_picture(raw: RawOutput, level: int, heat: np.ndarray, kept: np.ndarray)
     return picture
 
 
+def heat_blend(image: Image.Image, heat01: np.ndarray, cmap: str, strength: float = 0.75) -> Image.Image:
+    """A heatmap the size of ``image`` blended in where it is high: low values leave the picture as it is."""
+    colour = apply_colormap(heat01, cmap).astype(np.float32)
+    alpha = (np.asarray(heat01, dtype=np.float32) * strength)[..., None]
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return Image.fromarray((base + (colour - base) * alpha).round().astype(np.uint8))
+
+
 def outline_density(boxes: np.ndarray, size: int) -> np.ndarray:
     """How many box outlines pass through each pixel of a ``size`` x ``size`` picture."""
     b = np.clip(np.round(boxes).astype(np.int64), 0, size - 1)
     x1, y1, x2, y2 = b.T
-    rows = np.zeros((size, size + 1))  # horizontal edges: +1 at x1, -1 after x2, summed along each row
-    cols = np.zeros((size + 1, size))
+    rows = np.zeros((size, size + 1), dtype=np.float32)  # horizontal edges: +1 at x1, -1 after x2, summed along
+    cols = np.zeros((size + 1, size), dtype=np.float32)
     for y in (y1, y2):
         np.add.at(rows, (y, x1), 1)
         np.add.at(rows, (y, x2 + 1), -1)
@@ -71,14 +80,34 @@ def outline_density(boxes: np.ndarray, size: int) -> np.ndarray:
 
 
 def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.55) -> Image.Image:
-    """The outlines of the candidates ``indices`` as a faint blue density (denser where more boxes pile up)."""
+    """The outlines of the candidates ``indices``, faint: one by one when few, else as a blue density
+    (denser where more boxes pile up), so that thousands of boxes never hide the picture."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) <= FEW:
+        picture = raw.letterboxed.copy()
+        draw = ImageDraw.Draw(picture, "RGBA")  # RGBA colours blend into the RGB picture
+        for box in raw.boxes[indices].tolist():
+            draw.rectangle(tuple(box), outline=(*_rgb(CANDIDATE), round(255 * opacity)), width=2)
+        return picture
     size = raw.letterboxed.size[0]
     density = outline_density(raw.boxes[indices], size)
-    alpha = np.clip(np.log1p(density) / np.log1p(max(density.max(), 1)), 0, 1) * opacity
-    colour = np.array([64, 196, 255], dtype=np.float32)
-    base = np.asarray(raw.letterboxed, dtype=np.float32)
-    mixed = base * (1 - alpha[..., None]) + colour * alpha[..., None]
-    return Image.fromarray(mixed.round().astype(np.uint8))
+    busy = float(np.percentile(density[density > 0], 99)) if density.any() else 1.0  # not the clipped edges
+    alpha = np.minimum(np.log1p(density) * np.float32(opacity / np.log1p(max(busy, 1.0))), opacity)
+    return _tint(raw.letterboxed, alpha)
+
+
+def _tint(image: Image.Image, alpha: np.ndarray) -> Image.Image:
+    """``image`` blended towards the candidate colour by ``alpha`` in [0, 1] per pixel (only where it is > 0)."""
+    pixels = np.array(image)
+    rows, cols = np.nonzero(alpha)
+    base = pixels[rows, cols].astype(np.float32)
+    weight = alpha[rows, cols, None]
+    pixels[rows, cols] = (base + (np.array(_rgb(CANDIDATE), dtype=np.float32) - base) * weight).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[k : k + 2], 16) for k in (1, 3, 5))  # type: ignore[return-value]
 
 
 def nms_picture(raw: RawOutput, run: NmsRun, step: int, names: Mapping[int, str]) -> Image.Image:
@@ -106,7 +135,7 @@ def nms_picture(raw: RawOutput, run: NmsRun, step: int, names: Mapping[int, str]
 
 def cam_picture(image: Image.Image, cam: BoxCam, box: np.ndarray) -> Image.Image:
     """The CAM over the original image, with the explained box and a cross at the map's peak."""
-    picture = overlay(image, cam.heat, alpha=0.5, cmap="jet")
+    picture = heat_blend(image, cam.heat, "jet", strength=0.8)
     draw = ImageDraw.Draw(picture)
     width = max(2, round(max(image.size) / 250))
     draw.rectangle(tuple(np.asarray(box, dtype=float).tolist()), outline="#ffffff", width=width)
