@@ -17,7 +17,7 @@ from core.yolo_cam import BoxCam
 from core.yolo_internals import NmsRun, RawOutput
 
 KEPT, CURRENT, REMOVED, WAITING, CANDIDATE = "#00e676", "#ffea00", "#ff1744", "#40c4ff", "#40c4ff"
-FONT_SIZE = 22
+FONT_SIZE = 30
 FEW = 300  # up to this many candidates are drawn one by one
 
 

@@ -77,7 +77,7 @@ def _grids(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun) -> None:
         column.caption(f"Stride {grid.stride}: {sum(raw.level_of(run.kept) == number)} final box(es) from here.")
     anchors = raw.levels[0].anchors
     st.caption(
-        f"Colour: each cell's best class score (black 0, yellow 1). Green: final boxes predicted by that grid. "
+        f"Each cell is tinted by its best class score (clear 0, yellow 1). Green: the final boxes this grid predicted. "
         f"This model predicts {anchors} box(es) per cell. {yolo_internals.ANCHOR_FREE_NOTE}"
     )
 
