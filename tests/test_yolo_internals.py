@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -154,3 +155,24 @@ def test_cams_peak_inside_a_correct_ball_box_and_leave_no_hooks(ball_model: yolo
         yolo_cam.box_cam(ball_model, raw, 0, 0, "SmoothGrad")
     with pytest.raises(ValueError, match="candidate"):
         yolo_cam.box_cam(ball_model, raw, 8400, 0, "EigenCAM")
+
+
+@pytest.mark.slow
+def test_an_onnx_export_gives_the_same_candidates_and_no_cam(tmp_path) -> None:
+    pytest.importorskip("onnx", reason="onnx is in requirements-dev.txt")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
+    source = tmp_path / "ball.pt"
+    source.write_bytes(shared_path("weights", "ball_yolov9t.pt").read_bytes())
+    with warnings.catch_warnings():  # torch's ONNX exporter warns about its own deprecations, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yolo.ultralytics_module().YOLO(str(source)).export(format="onnx", imgsz=640, simplify=False, verbose=False)
+    model = yolo.load_model(tmp_path / "ball.onnx")
+    assert model.format == "ONNX"
+    image, truth = ball_image()
+    raw = yolo_internals.raw_output(model, image)
+    assert [g.stride for g in raw.levels] == [8, 16, 32] and len(raw.boxes) == 8400
+    run = yolo_internals.run_nms(raw, 0.25, 0.7)
+    ultralytics = filter_detections(yolo.detect(model, [image]).detections[0], conf=0.25, iou=0.7)
+    np.testing.assert_allclose(raw.to_image(raw.boxes[run.kept]), ultralytics.boxes, atol=0.5)
+    assert _iou(ultralytics.boxes[0], truth) > 0.8
+    assert "ONNX" in yolo_cam.cam_unavailable(model)
