@@ -37,22 +37,30 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour
     draw.text((x + 2 - left, y + 3 - top), text, fill=colour, font=font)
 
 
-def grid_picture(raw: RawOutput, level: int, heat: np.ndarray, kept: np.ndarray) -> Image.Image:
-    """One grid over the input: each cell tinted by its best class score, the cell lines, and its final boxes."""
+def grid_base(raw: RawOutput, level: int, heat: np.ndarray) -> Image.Image:
+    """One grid over the input: each cell tinted by its best class score, and the cell lines.
+
+    It does not depend on the thresholds: pages draw it once per image and add the boxes with
+    :func:`grid_picture`.
+    """
     grid = raw.levels[level]
     picture = heat_blend(raw.letterboxed, upscale_nearest(np.clip(heat, 0, 1), grid.stride), "inferno")
-    layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
+    draw = ImageDraw.Draw(picture, "RGBA")  # RGBA colours blend into the RGB picture
     side = picture.size[0]
     for k in range(grid.cols + 1):
         draw.line((k * grid.stride, 0, k * grid.stride, side), fill=(255, 255, 255, 70), width=1)
     for k in range(grid.rows + 1):
         draw.line((0, k * grid.stride, side, k * grid.stride), fill=(255, 255, 255, 70), width=1)
-    picture = Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
+    _label(draw, (6, 6), f"stride {grid.stride}: {grid.rows} x {grid.cols} cells", "#ffffff")
+    return picture
+
+
+def grid_picture(raw: RawOutput, level: int, base: Image.Image, kept: np.ndarray) -> Image.Image:
+    """:func:`grid_base`'s picture with the final boxes that this grid predicted, in green."""
+    picture = base.copy()
     draw = ImageDraw.Draw(picture)
     for index in kept[raw.level_of(kept) == level] if len(kept) else []:
         draw.rectangle(tuple(raw.boxes[index].tolist()), outline=KEPT, width=4)
-    _label(draw, (6, 6), f"stride {grid.stride}: {grid.rows} x {grid.cols} cells", "#ffffff")
     return picture
 
 

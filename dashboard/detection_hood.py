@@ -18,6 +18,16 @@ def raw_output(_model: yolo.YoloModel, model_key: str, data: bytes) -> yolo_inte
     return yolo_internals.raw_output(_model, ui.decode_image(data))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def fixed_pictures(
+    _raw: yolo_internals.RawOutput, model_key: str, data: bytes
+) -> tuple[list[Image.Image], Image.Image]:
+    """The pictures that do not depend on the thresholds: the tinted grids and all candidates (once per image)."""
+    heat = yolo_internals.level_heatmaps(_raw)
+    grids = [yolo_render.grid_base(_raw, number, heat[number]) for number in range(len(_raw.levels))]
+    return grids, yolo_render.candidates_picture(_raw, range(len(_raw.boxes)))
+
+
 @st.cache_data(max_entries=32, show_spinner="One forward and one backward pass...")
 def box_cam(_model: yolo.YoloModel, model_key: str, data: bytes, candidate: int, class_id: int, method: str):
     """The CAM of one candidate's class score (cached per image, box and method)."""
@@ -49,13 +59,14 @@ def explore(model: yolo.YoloModel, data: bytes, image: Image.Image, raw: yolo_in
             "NMS IoU", 0.1, 0.95, 0.7, 0.05, key="det_hood_nms", help="Which duplicates NMS drops (not the match IoU)."
         )
         run = yolo_internals.run_nms(raw, conf, iou)
+        grid_bases, everything = fixed_pictures(raw, model.cache_key, data)
         grids, candidates, nms, looks = st.tabs(
             ["1 · The grids", "2 · Raw candidates", "3 · NMS step by step", "4 · Where it looks"]
         )
         with grids:
-            _grids(raw, run)
+            _grids(raw, run, grid_bases)
         with candidates:
-            _candidates(raw, run)
+            _candidates(raw, run, everything)
         with nms:
             playing = st.toggle("Play (one step a second, loops)", key="det_hood_play")
             st.fragment(_steps, run_every=PLAY_SECONDS if playing else None)(model.names, raw, run, playing)
@@ -64,16 +75,15 @@ def explore(model: yolo.YoloModel, data: bytes, image: Image.Image, raw: yolo_in
             _looks(model, data, image, raw, run)
 
 
-def _grids(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun) -> None:
+def _grids(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun, bases: list[Image.Image]) -> None:
     sizes = " + ".join(f"{g.rows}x{g.cols}" for g in raw.levels)
     st.markdown(
         f"The head looks at the {yolo.IMGSZ}x{yolo.IMGSZ} input through **{len(raw.levels)} grids** (strides "
         f"{', '.join(str(g.stride) for g in raw.levels)} px): {sizes} = **{len(raw.boxes):,} cells**, each "
         "predicting a box and a score per class. Fine grids find small objects; coarse grids, large ones."
     )
-    heat = yolo_internals.level_heatmaps(raw)
     for column, (number, grid) in zip(st.columns(len(raw.levels)), enumerate(raw.levels), strict=True):
-        column.image(yolo_render.grid_picture(raw, number, heat[number], run.kept), width="stretch")
+        column.image(yolo_render.grid_picture(raw, number, bases[number], run.kept), width="stretch")
         column.caption(f"Stride {grid.stride}: {sum(raw.level_of(run.kept) == number)} final box(es) from here.")
     anchors = raw.levels[0].anchors
     st.caption(
@@ -82,9 +92,9 @@ def _grids(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun) -> None:
     )
 
 
-def _candidates(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun) -> None:
+def _candidates(raw: yolo_internals.RawOutput, run: yolo_internals.NmsRun, everything: Image.Image) -> None:
     left, right = st.columns(2)
-    left.image(yolo_render.candidates_picture(raw, range(len(raw.boxes))), width="stretch")
+    left.image(everything, width="stretch")
     left.metric("All candidates, before any threshold", f"{len(raw.boxes):,}")
     right.image(yolo_render.candidates_picture(raw, run.above, opacity=0.8), width="stretch")
     right.metric(f"Above confidence {run.conf:.2f}", f"{len(run.above):,}")

@@ -102,7 +102,8 @@ def test_raw_candidates_give_the_final_boxes_of_ultralytics(coco_model: yolo.Yol
     with pytest.raises(ValueError, match="needs the PyTorch"):
         yolo_cam.box_cam(coco_model, raw, int(run.kept[0]), 0, "LayerCAM")
     for number in range(3):
-        assert yolo_render.grid_picture(raw, number, heat[number], run.kept).size == (640, 640)
+        base = yolo_render.grid_base(raw, number, heat[number])
+        assert yolo_render.grid_picture(raw, number, base, run.kept).size == (640, 640)
     assert yolo_render.nms_picture(raw, run, 2, coco_model.names).size == (640, 640)
 
 
