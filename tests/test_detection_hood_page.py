@@ -32,9 +32,10 @@ def _spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, calls: list[
 
 
 def test_four_steps_on_the_bus_and_sliders_never_rerun_the_model(offline_kit, monkeypatch) -> None:
-    at = open_page("detection", det_samples=["bus.jpg"])
+    at = open_page("detection")  # bus.jpg and zidane.jpg
     at.toggle(key="det_hood").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="det_hood_image").value == 0  # bus.jpg
     shown = texts(at)
     assert "80x80 + 40x40 + 20x20 = **8,400 cells**" in shown
     assert {m.label: m.value for m in at.metric}["All candidates, before any threshold"] == "8,400"
@@ -53,11 +54,16 @@ def test_four_steps_on_the_bus_and_sliders_never_rerun_the_model(offline_kit, mo
     assert "remove 8 box(es) of that class with IoU > 0.70: 0.99" in step_text
     at.slider(key="det_hood_step").set_value(5).run()
     assert {m.label: m.value for m in at.metric}["Boxes left (kept + waiting)"] == "5"
+    at.toggle(key="det_hood_play").set_value(True).run()  # each run while playing shows the next step
+    assert at.slider(key="det_hood_step").value == 1  # after the last step it starts again
+    at.toggle(key="det_hood_play").set_value(False).run()
     at.slider(key="det_hood_conf").set_value(0.5).run()
     assert at.slider(key="det_hood_step").max == 4
     at.slider(key="det_hood_nms").set_value(0.3).run()
     assert not at.exception and not at.error
     assert calls == []
+    at.selectbox(key="det_hood_image").set_value(1).run()  # a new image: the one pass that keeps every candidate
+    assert calls == ["forward"]
     csv = next(b for b in at.get("download_button") if b.proto.label == "Download the NMS steps (CSV)")
     assert csv is not None
 
