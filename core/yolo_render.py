@@ -87,7 +87,7 @@ def outline_density(boxes: np.ndarray, size: int) -> np.ndarray:
     return rows.cumsum(axis=1)[:, :size] + cols.cumsum(axis=0)[:size]
 
 
-def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.55) -> Image.Image:
+def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.35) -> Image.Image:
     """The outlines of the candidates ``indices``, faint: one by one when few, else as a blue density
     (denser where more boxes pile up), so that thousands of boxes never hide the picture."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -100,7 +100,7 @@ def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.5
     size = raw.letterboxed.size[0]
     density = outline_density(raw.boxes[indices], size)
     busy = float(np.percentile(density[density > 0], 99)) if density.any() else 1.0  # not the clipped edges
-    alpha = np.minimum(np.log1p(density) * np.float32(opacity / np.log1p(max(busy, 1.0))), opacity)
+    alpha = np.minimum(density * np.float32(opacity / max(busy, 1.0)), opacity)
     return _tint(raw.letterboxed, alpha)
 
 
@@ -143,7 +143,7 @@ def nms_picture(raw: RawOutput, run: NmsRun, step: int, names: Mapping[int, str]
 
 def cam_picture(image: Image.Image, cam: BoxCam, box: np.ndarray) -> Image.Image:
     """The CAM over the original image, with the explained box and a cross at the map's peak."""
-    picture = heat_blend(image, cam.heat, "jet", strength=0.8)
+    picture = heat_blend(image, np.sqrt(cam.heat), "jet", strength=0.7)  # sqrt: the map's tails stay visible
     draw = ImageDraw.Draw(picture)
     width = max(2, round(max(image.size) / 250))
     draw.rectangle(tuple(np.asarray(box, dtype=float).tolist()), outline="#ffffff", width=width)

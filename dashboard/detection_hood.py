@@ -44,6 +44,11 @@ def section(model: yolo.YoloModel, decoded: list[tuple[str, bytes, Image.Image]]
     if len(decoded) > 1:
         index = st.selectbox("Image", range(len(decoded)), format_func=lambda i: decoded[i][0], key="det_hood_image")
     _, data, image = decoded[index]
+    st.caption(
+        f"The model runs once more on this image, letterboxed to a {yolo.IMGSZ}x{yolo.IMGSZ} square so that every "
+        "cell of every grid exists, and keeps all its candidates; the sliders here filter them. A .pt model may "
+        "run on a smaller rectangle above, so its boxes there can differ by a pixel or two."
+    )
     with ui.user_errors("Looking inside the model"):
         raw = raw_output(model, model.cache_key, data)
         explore(model, data, image, raw)
