@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 
 from bench.common import Row, median_seconds, table
-from core import yolo, yolo_cam, yolo_internals, yolo_render
-from core.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
-from core.det_metrics import evaluate
-from core.det_render import confusion_figure, draw_detections, pr_figure
-from core.images import load_image
+from core.detection import box_cams, candidates, inside_pictures, yolo
+from core.detection.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
+from core.detection.metrics import evaluate
+from core.detection.pictures import confusion_figure, draw_detections, pr_figure
+from core.io.images import load_image
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 
@@ -112,28 +112,28 @@ def rows(repeat: int = 15) -> list[Row]:
 
 def hood_rows(model: yolo.YoloModel, image, inference: float, peer_name: str, repeat: int) -> list[Row]:
     """The "Under the hood" section's work per move, against the model's predict in the same run."""
-    raw = yolo_internals.raw_output(model, image)
-    run = yolo_internals.run_nms(raw, 0.25, 0.7)
-    step = median_seconds(lambda: yolo_render.nms_picture(raw, run, 2, model.names), repeat) * 1000
-    heat = yolo_internals.level_heatmaps(raw)
+    raw = candidates.raw_output(model, image)
+    run = candidates.run_nms(raw, 0.25, 0.7)
+    step = median_seconds(lambda: inside_pictures.nms_picture(raw, run, 2, model.names), repeat) * 1000
+    heat = candidates.level_heatmaps(raw)
 
     def once() -> list:
-        yolo_render.candidates_picture(raw, range(len(raw.boxes)))
-        return [yolo_render.grid_base(raw, number, heat[number]) for number in range(len(raw.levels))]
+        inside_pictures.candidates_picture(raw, range(len(raw.boxes)))
+        return [inside_pictures.grid_base(raw, number, heat[number]) for number in range(len(raw.levels))]
 
     bases = once()
     first = median_seconds(once, repeat) * 1000
 
     def thresholds() -> None:
-        moved = yolo_internals.run_nms(raw, 0.25, 0.7)
-        yolo_internals.step_rows(raw, moved, model.names)
+        moved = candidates.run_nms(raw, 0.25, 0.7)
+        candidates.step_rows(raw, moved, model.names)
         for number, base in enumerate(bases):  # the tinted grids are drawn once per image
-            yolo_render.grid_picture(raw, number, base, moved.kept)
-        yolo_render.candidates_picture(raw, moved.above)
-        yolo_render.nms_picture(raw, moved, 1, model.names)
+            inside_pictures.grid_picture(raw, number, base, moved.kept)
+        inside_pictures.candidates_picture(raw, moved.above)
+        inside_pictures.nms_picture(raw, moved, 1, model.names)
 
     moved = median_seconds(thresholds, repeat) * 1000
-    extra = median_seconds(lambda: yolo_internals.raw_output(model, image), repeat) * 1000
+    extra = median_seconds(lambda: candidates.raw_output(model, image), repeat) * 1000
     return [
         Row("Under the hood: NMS step-slider move (one step's picture)", step, peer_name, inference, "<= 0.10x"),
         Row("Under the hood: threshold move (NMS steps, grids, candidates)", moved, peer_name, inference, "-"),
@@ -149,9 +149,9 @@ def cam_rows(repeat: int) -> list[Row]:
         return []
     model = yolo.load_model(path)
     image = load_image(SHARED_WEIGHTS.parent / "images" / "astronaut.png")  # it finds a "ball" there (0.81)
-    raw = yolo_internals.raw_output(model, image)
-    best = int(yolo_internals.run_nms(raw, 0.25, 0.7).kept[0])
-    cam = median_seconds(lambda: yolo_cam.box_cam(model, raw, best, 0, "LayerCAM"), repeat) * 1000
+    raw = candidates.raw_output(model, image)
+    best = int(candidates.run_nms(raw, 0.25, 0.7).kept[0])
+    cam = median_seconds(lambda: box_cams.box_cam(model, raw, best, 0, "LayerCAM"), repeat) * 1000
     predict = median_seconds(lambda: yolo.detect(model, [image]), repeat) * 1000
     return [Row("Under the hood: LayerCAM for one box (forward + backward)", cam, f"{path.name} predict", predict, "-")]
 
