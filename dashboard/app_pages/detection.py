@@ -12,7 +12,7 @@ from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
 from core.viz import to_png
-from dashboard import ui
+from dashboard import detection_hood, ui
 
 UPLOAD = "upload"
 
@@ -352,6 +352,7 @@ if model is not None and decoded:
         truths = ground_truth(images, batch.names)
         st.subheader("Detections")
         results(images, batch, truths)
+        detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
 iou_explainer()
