@@ -3,7 +3,7 @@
 :func:`get_trace` runs the model once on an image with hooks on one convolution (cached per
 model, weights, image, size and layer), keeping what the convolution received and what each
 module that directly follows it (BatchNorm, ReLU, ReLU6, SiLU..., then a pooling) produced.
-:func:`explain_cell` then writes out one output unit from those arrays alone, no model run:
+:func:`core.live_cell.explain_cell` then writes out one output unit from those arrays alone, no model run:
 the kernel, the input patch under it, the per-input-channel contributions, the bias, and each
 following step with its formula, beside the value the model itself computed at that unit.
 """
@@ -188,8 +188,9 @@ def trace(model: LoadedModel, image: Image.Image, name: str, size: int | None = 
         raise ValueError(f"layer {name!r} did not run on this input.")
     weight = conv.weight.detach().to("cpu", torch.float32, copy=True).numpy()
     bias = None if conv.bias is None else conv.bias.detach().to("cpu", torch.float32, copy=True).numpy()
+    settings = (as_pair(conv.stride), as_pair(padding), as_pair(conv.dilation), conv.groups)
     return LayerTrace(
-        name, record["inputs"], weight, bias, as_pair(conv.stride), as_pair(padding), as_pair(conv.dilation), conv.groups,
+        name, record["inputs"], weight, bias, *settings,
         record["output"], tuple(record["steps"]), record["pool"], record["stopped"],
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSett
 from core.transfer_charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
 from core.transfer_results import comparison, confusion, explain, mistakes, overview, trained_module
 from dashboard import ui
+from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -355,6 +356,8 @@ st.markdown(
 )
 st.header("1 · Data")
 selected = data_section()
+st.subheader("Why a frozen backbone works")
+embedding_section(selected)
 st.header("2 · Train")
 train_section(selected)
 st.header("3 · Runs and results")
