@@ -81,12 +81,11 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
     _numbers(cell, trace)
 
     order = [int(i) for i in cell.order]
-    labels = {i: f"input channel {cell.input_channels[i]} ({cell.contributions[i]:+.3f})" for i in order}
+    labels = {f"input channel {cell.input_channels[i]}": i for i in order}
     if st.session_state.get("fm_live_in") not in labels:
-        st.session_state["fm_live_in"] = order[0]
-    position = st.selectbox(
-        "Input channel, largest contribution first", order, key="fm_live_in", format_func=labels.get
-    )
+        st.session_state["fm_live_in"] = next(iter(labels))
+    picked = st.selectbox("Input channel, largest contribution first", list(labels), key="fm_live_in")
+    position = labels[picked]
     st.plotly_chart(lv.patch_figure(cell, position), width="stretch", key="fm_live_patch")
     st.markdown("**Step by step** (press play): the kernel slides over a small crop, stride by stride.")
     shown = sweep(trace, channel, row, col, int(cell.input_channels[position]))
