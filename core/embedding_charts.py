@@ -61,7 +61,7 @@ def embedding_figure(m: EmbeddingMap, method: str, title: str) -> go.Figure:
     if method == "PCA":
         axes = tuple(f"{a} ({share:.0%} of variance)" for a, share in zip(axes, m.explained, strict=True))
     fig.update_layout(
-        title={"text": f"{title}<br><sup>{scores_text(m)} on val</sup>"},
+        title={"text": f"{title}<br>{scores_text(m)} on val", "font": {"size": 18}},
         xaxis={"title": {"text": axes[0]}, "showticklabels": False, "zeroline": False},
         yaxis={"title": {"text": axes[1]}, "showticklabels": False, "zeroline": False},
         legend={"orientation": "h", "y": -0.12},

@@ -29,13 +29,18 @@ def _rectangle(picture: Image.Image, box: tuple[int, int, int, int]) -> None:
     draw.rectangle(box, outline="white", width=2)
 
 
-def field_on_image(image: Image.Image, field: ReceptiveField | None, row: int, col: int) -> Image.Image:
-    """The input photo with the receptive field of unit ``(row, col)`` boxed (clipped to the photo)."""
-    picture = image.convert("RGB").copy()
+def field_on_image(
+    image: Image.Image, field: ReceptiveField | None, row: int, col: int, side: int = 320
+) -> Image.Image:
+    """The input photo (small ones enlarged to about ``side`` px) with unit ``(row, col)``'s receptive field boxed."""
+    factor = max(1, side // max(image.size))
+    picture = image.convert("RGB").resize((image.width * factor, image.height * factor), Image.NEAREST)
     if field is not None and not field.is_global:
         top, left, bottom, right = field.window(row, col)
-        width, height = picture.size
-        _rectangle(picture, (max(left, 0), max(top, 0), min(right, width - 1), min(bottom, height - 1)))
+        width, height = image.size
+        top, left = max(top, 0) * factor, max(left, 0) * factor
+        bottom, right = (min(bottom, height - 1) + 1) * factor - 1, (min(right, width - 1) + 1) * factor - 1
+        _rectangle(picture, (left, top, right, bottom))
     return picture
 
 
@@ -43,7 +48,9 @@ def map_with_unit(values: np.ndarray, row: int, col: int, cmap: str, side: int =
     """One channel's map enlarged with visible pixels, the chosen unit boxed."""
     factor = max(1, side // max(values.shape))
     picture = Image.fromarray(upscale_nearest(apply_colormap(normalize(values), cmap), factor))
-    _rectangle(picture, (col * factor, row * factor, (col + 1) * factor - 1, (row + 1) * factor - 1))
+    margin = 2  # the outline goes around the unit, not over it
+    _rectangle(picture, (col * factor - margin, row * factor - margin, (col + 1) * factor - 1 + margin,
+                         (row + 1) * factor - 1 + margin))  # fmt: skip
     return picture
 
 
@@ -149,18 +156,27 @@ def sweep_figure(sw: Sweep) -> go.Figure:
     )
     fig.add_trace(_heatmap(sw.inputs, "Greys", numbers, None), 1, 1)
     fig.add_trace(_heatmap(sw.kernel, WEIGHT_COLORMAP, max(sw.kernel.shape) <= 5), 1, 2)
-    hidden = np.full(sw.output.shape, np.nan)
-    fig.add_trace(_heatmap(hidden, "Viridis", True, None), 1, 3)
-    for i in range(1, 4):
-        fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-        fig.update_xaxes(showticklabels=False, row=1, col=i)
     low, high = float(np.min(sw.output)), float(np.max(sw.output))
+
+    def filled(step: int) -> go.Heatmap:  # the output so far, on fixed cells and a fixed colour scale
+        z = np.where(np.arange(rows * cols).reshape(rows, cols) <= step, sw.output, np.nan)
+        return go.Heatmap(
+            z=z, x=np.arange(cols), y=np.arange(rows), zmin=low, zmax=high, colorscale="Viridis",
+            texttemplate="%{z:.2f}", textfont={"size": 16}, showscale=False, hoverinfo="skip",
+        )  # fmt: skip
+
+    fig.add_trace(filled(0), 1, 3)
+    shapes = ((sw.inputs.shape[0], sw.inputs.shape[1]), sw.kernel.shape, (rows, cols))
+    for i, (height, width) in enumerate(shapes, start=1):
+        fig.update_yaxes(range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, row=1, col=i)
+        fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, row=1, col=i)
+        fig.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
     frames = []
     for step in range(rows * cols):
         i, j = divmod(step, cols)
-        filled = np.where(np.arange(rows * cols).reshape(rows, cols) <= step, sw.output, np.nan)
-        heat = go.Heatmap(z=filled, zmin=low, zmax=high, colorscale="Viridis", texttemplate="%{z:.2f}")
-        frames.append(go.Frame(data=[heat], traces=[2], name=str(step), layout={"shapes": _sweep_boxes(sw, i, j)}))
+        frames.append(
+            go.Frame(data=[filled(step)], traces=[2], name=str(step), layout={"shapes": _sweep_boxes(sw, i, j)})
+        )
     fig.frames = frames
     play = {"frame": {"duration": 600, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
     fig.update_layout(
