@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from core.charts import FONT, styled
 from core.conv_arithmetic import ReceptiveField
 from core.feature_views import WEIGHT_COLORMAP
-from core.live_cell import LiveCell, Sweep
+from core.live_cell import LiveCell, PoolCell, Sweep
 from core.render import apply_colormap, normalize, upscale_nearest
 
 SHOWN_TERMS = 12  # input channels drawn one by one in the waterfall; the rest are summed
@@ -211,3 +211,16 @@ def sweep_figure(sw: Sweep) -> go.Figure:
     )
     fig.update_annotations(font=FONT)
     return styled(fig, height=460)
+
+
+def pool_figure(pool: PoolCell) -> go.Figure:
+    """The pooling window that holds the chosen unit, its numbers, and the pooled value."""
+    how = "largest" if pool.type == "MaxPool2d" else "mean"
+    fig = go.Figure(_heatmap(pool.window, "Viridis", max(pool.window.shape) <= 5, None))
+    fig.update_layout(
+        title={"text": f"{pool.type}: the {how} of this window = {pool.value:.3f} (unit {pool.unit})"},
+        xaxis={"showticklabels": False},
+        yaxis={"showticklabels": False, "autorange": "reversed", "scaleanchor": "x"},
+        margin=_MARGIN,
+    )
+    return styled(fig, height=300)

@@ -79,6 +79,9 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
                            key="fm_live_png", icon=":material/download:")  # fmt: skip
     st.plotly_chart(lv.contributions_figure(cell), width="stretch", key="fm_live_sum")
     _numbers(cell, trace)
+    if cell.pool is not None:
+        st.plotly_chart(lv.pool_figure(cell.pool), width="stretch", key="fm_live_pool")
+        st.caption("Blank cells of the window hang over the border (padding): they do not count.")
 
     order = [int(i) for i in cell.order]
     labels = {f"input channel {cell.input_channels[i]}": i for i in order}

@@ -15,7 +15,14 @@ from core.activations import model_input
 from core.hooks import hook_count
 from core.live_cell import explain_cell, sweep
 from core.live_conv import TRACES, get_trace, trace, trace_layer
-from core.live_conv_views import contributions_figure, field_on_image, map_with_unit, patch_figure, sweep_figure
+from core.live_conv_views import (
+    contributions_figure,
+    field_on_image,
+    map_with_unit,
+    patch_figure,
+    pool_figure,
+    sweep_figure,
+)
 from core.models import LoadedModel
 from tests.bad_images import photo
 from tests.tiny_models import _card
@@ -210,3 +217,6 @@ def test_pictures_and_figures(pooled, picture) -> None:
     assert map_with_unit(t.output[1], 3, 4, "viridis").size[0] >= 16
     assert field_on_image(picture, None, 0, 0).size == (320, 240)
     assert cell.csv().splitlines()[0] == "term,input_channel,value" and "ReLU6" in cell.csv()
+    corner = explain_cell(t, 1, 0, 0)  # max-pooling 3x3 with padding 1: the window hangs over the corner
+    assert np.isnan(corner.pool.window[0]).all() and corner.pool.value == np.nanmax(corner.pool.window)
+    assert "MaxPool2d: the largest" in pool_figure(corner.pool).layout.title.text

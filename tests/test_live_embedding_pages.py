@@ -44,6 +44,9 @@ def test_the_live_convolution_equals_the_model_and_moving_the_unit_never_reruns_
         assert calls == [1], "moving the unit or the channel re-ran the model"
         at.select_slider(key="fm_layer").set_value("layer1.0.conv2").run()
         assert calls == [2] and "shortcut was added" in texts(at)
+        at.select_slider(key="fm_layer").set_value("conv1").run()  # then max-pooling, shown with its window
+        assert list(at.dataframe[-1].value["step"])[-1].startswith("MaxPool2d over a 3×3 window")
+        assert calls == [3] and not at.exception and not at.error
     finally:
         handle.remove()
 
