@@ -19,15 +19,15 @@ import torch
 from plotly.subplots import make_subplots
 
 from bench.common import Row, median_seconds, table
-from core import feature_views as fv
-from core import live_conv_views as lv
-from core.activations import ACTIVATIONS, capture, conv_kernels
-from core.assets import sample_images
-from core.device import inference
-from core.images import load_image
-from core.live_cell import explain_cell, sweep
-from core.live_conv import trace
-from core.models import get_model
+from core.config.device import inference
+from core.features import live_pictures as lv
+from core.features import pictures as fv
+from core.features.capture import ACTIVATIONS, capture, conv_kernels
+from core.features.live_cell import explain_cell, sweep
+from core.features.live_conv import trace
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.loading import get_model
 from tests.apptest import open_page
 
 CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import zoo
 from core.datasets import Dataset, load_dataset, thumbnail
-from core.embedding import EmbeddingMap, backbone_map
-from core.embedding_charts import METHODS, embedding_figure
 from core.errors import WeightsUnavailable
+from core.models import model_card
+from core.transfer import PROJECTIONS, EmbeddingMap, backbone_map, embedding_figure
 from dashboard import ui
 
 SIZES = (96, 128, 160, 224)
@@ -23,7 +22,7 @@ def _map(key: str, pretrained: bool, path: str, val_ratio: float, seed: int, siz
 
 def _side(column, key: str, pretrained: bool, chosen: tuple[str, Dataset, float, int], size: int, method: str) -> None:
     path, dataset, ratio, seed = chosen
-    label = zoo.model_card(key).label + (" · pretrained" if pretrained else " · random weights")
+    label = model_card(key).label + (" · pretrained" if pretrained else " · random weights")
     with column, ui.user_errors("The embedding map"):
         try:
             with st.spinner(f"{label}: features of {len(dataset.train) + len(dataset.val)} images..."):
@@ -74,7 +73,9 @@ def embedding_section(chosen: tuple[str, Dataset] | None) -> None:
     key = ui.selected_model_key()
     left, right, _ = st.columns([1, 1, 2])
     size = left.selectbox("Image size", SIZES, index=1, key="tl_emb_size", help="Smaller is faster on a CPU.")
-    method = right.segmented_control("Projection", METHODS, key="tl_emb_method", default=METHODS[1], required=True)
+    method = right.segmented_control(
+        "Projection", PROJECTIONS, key="tl_emb_method", default=PROJECTIONS[1], required=True
+    )
     ratio, seed = st.session_state.get("tl_val_ratio", 0.2), int(st.session_state.get("tl_seed", 0))
     wanted = (key, path, ratio, seed, size)
     if st.button("Map the features (pretrained and random)", key="tl_emb_go", icon=":material/scatter_plot:"):

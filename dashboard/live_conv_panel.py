@@ -5,12 +5,10 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image
 
-from core import live_conv_views as lv
-from core.activations import Activations
-from core.live_cell import LiveCell, explain_cell, sweep
-from core.live_conv import LayerTrace, get_trace
+from core import features
+from core.features import Activations, LayerTrace, LiveCell, explain_cell, get_trace, sweep
 from core.models import LoadedModel
-from core.render import to_png
+from core.viz import to_png
 
 
 def _keep_in(key: str, limit: int, default: int) -> int:
@@ -62,12 +60,12 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
     cell = explain_cell(trace, channel, row, col)
 
     cols = st.columns([2, 2, 3])
-    photo = lv.field_on_image(acts.image, layer.receptive_field, row, col)
+    photo = features.field_on_image(acts.image, layer.receptive_field, row, col)
     cols[0].image(
         photo, caption=f"What unit ({row}, {col}) sees: {layer.receptive_field.label if layer.receptive_field else '?'}"
     )
     cols[1].image(
-        lv.map_with_unit(trace.output[channel], row, col, "viridis"),
+        features.map_with_unit(trace.output[channel], row, col, "viridis"),
         caption=f"Channel {channel} (Feature maps tab) before the steps after it",
     )
     with cols[2]:
@@ -77,10 +75,10 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
                            key="fm_live_csv", icon=":material/download:")  # fmt: skip
         st.download_button("Window on the photo (PNG)", to_png(photo), f"{name}_field.png", "image/png",
                            key="fm_live_png", icon=":material/download:")  # fmt: skip
-    st.plotly_chart(lv.contributions_figure(cell), width="stretch", key="fm_live_sum")
+    st.plotly_chart(features.contributions_figure(cell), width="stretch", key="fm_live_sum")
     _numbers(cell, trace)
     if cell.pool is not None:
-        st.plotly_chart(lv.pool_figure(cell.pool), width="stretch", key="fm_live_pool")
+        st.plotly_chart(features.pool_figure(cell.pool), width="stretch", key="fm_live_pool")
         st.caption("Blank cells of the window hang over the border (padding): they do not count.")
 
     order = [int(i) for i in cell.order]
@@ -89,7 +87,7 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
         st.session_state["fm_live_in"] = next(iter(labels))
     picked = st.selectbox("Input channel, largest contribution first", list(labels), key="fm_live_in")
     position = labels[picked]
-    st.plotly_chart(lv.patch_figure(cell, position), width="stretch", key="fm_live_patch")
+    st.plotly_chart(features.patch_figure(cell, position), width="stretch", key="fm_live_patch")
     st.markdown("**Step by step** (press play): the kernel slides over a small crop, stride by stride.")
     shown = sweep(trace, channel, row, col, int(cell.input_channels[position]))
-    st.plotly_chart(lv.sweep_figure(shown), width="stretch", key="fm_live_sweep")
+    st.plotly_chart(features.sweep_figure(shown), width="stretch", key="fm_live_sweep")
