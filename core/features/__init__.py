@@ -1,7 +1,18 @@
-"""What a CNN computes: captured feature maps and kernels, receptive fields, conv arithmetic, and their pictures."""
+"""What a CNN computes: captured feature maps and kernels, receptive fields, conv arithmetic, one unit computed live,
+and their pictures."""
 
 from core.features.capture import Activations, ConvMaps, Kernels, conv_kernels, get_activations, input_sizes
 from core.features.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
+from core.features.live_cell import LiveCell, PoolCell, Sweep, explain_cell, sweep
+from core.features.live_conv import LayerTrace, get_trace
+from core.features.live_pictures import (
+    contributions_figure,
+    field_on_image,
+    map_with_unit,
+    patch_figure,
+    pool_figure,
+    sweep_figure,
+)
 from core.features.pictures import (
     KERNEL_VIEWS,
     channel_on_image,
@@ -21,17 +32,30 @@ __all__ = [
     "ConvMaps",
     "ConvSettings",
     "Kernels",
+    "LayerTrace",
+    "LiveCell",
+    "PoolCell",
+    "Sweep",
     "channel_on_image",
     "channel_stats_figure",
+    "contributions_figure",
     "conv_kernels",
     "depth_strip",
+    "explain_cell",
     "feature_grid",
+    "field_on_image",
     "get_activations",
+    "get_trace",
     "input_sizes",
     "kernel_grid",
     "kernel_heatmap",
     "map_picture",
+    "map_with_unit",
+    "patch_figure",
+    "pool_figure",
     "solve",
+    "sweep",
+    "sweep_figure",
     "worked_example",
     "worked_example_figure",
 ]

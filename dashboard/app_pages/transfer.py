@@ -32,6 +32,7 @@ from core.transfer import (
     trained_module,
 )
 from dashboard import ui
+from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -400,6 +401,8 @@ st.markdown(
 )
 st.header("1 · Data")
 selected = data_section()
+st.subheader("Why a frozen backbone works")
+embedding_section(selected)
 st.header("2 · Train")
 train_section(selected)
 st.header("3 · Runs and results")
