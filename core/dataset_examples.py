@@ -250,6 +250,12 @@ def dataset_maxima(
     return result
 
 
+def find_cached(model: LoadedModel, images: ImageSet, size: int) -> UnitMaxima | None:
+    """The stored pass of ``model`` over ``images`` at ``size`` px, or None when there is none yet."""
+    path = cache_path(model, images, size)
+    return _load(path) if path.is_file() else None
+
+
 @dataclass(frozen=True)
 class Example:
     """One of a channel's top images: the patch its maximum sees and where it is."""

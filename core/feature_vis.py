@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
 from core.activations import record_conv_maps
+from core.charts import styled
 from core.dataset_examples import Cancelled, atomic_savez, weights_digest
 from core.dataset_tensors import Preprocess
 from core.hooks import conv_layers
@@ -101,6 +103,14 @@ def _stop_after(module: nn.Module, layer: str, recorded: dict) -> Iterator[None]
     finally:
         for handle in handles:
             handle.remove()
+
+
+def objective_figure(result: FeatureVis) -> go.Figure:
+    """The objective at every step of the optimisation, in the projector template."""
+    fig = go.Figure(go.Scatter(x=np.arange(1, len(result.history) + 1), y=result.history, mode="lines"))
+    what = "log-probability of the class" if result.layer is None else "mean activation of the channel"
+    fig.update_layout(xaxis_title="step", yaxis_title=what, margin={"t": 20, "b": 10})
+    return styled(fig, height=300)
 
 
 def objective(module: nn.Module, x: torch.Tensor, layer: str | None, channel: int) -> torch.Tensor:
@@ -190,6 +200,19 @@ def visualise(
     path = _cache_path(model, layer, channel, size, steps, seed)
     if path.is_file():
         return _load(path, model, layer, channel)
+    return _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path)
+
+
+def find_cached(
+    model: LoadedModel, layer: str | None, channel: int, size: int = 128, steps: int = 128, seed: int = 0
+) -> FeatureVis | None:
+    """The result :func:`visualise` stored for these settings, or None when there is none yet."""
+    _check(model, layer, channel, size, steps)
+    path = _cache_path(model, layer, channel, size, steps, seed)
+    return _load(path, model, layer, channel) if path.is_file() else None
+
+
+def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path) -> FeatureVis:
     view, device = private_view(model), model.device
     preprocess = Preprocess.for_model(model.transforms, size)
     mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
