@@ -87,6 +87,42 @@ def robustness(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return jitter(F.grid_sample(x, grid, align_corners=False), 4)
 
 
+class _RedirectedReLUFunction(torch.autograd.Function):
+    """ReLU whose gradient, when no unit of an image passes it, still says which way to go (Lucid)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        relu_grad = torch.where(x < 0, torch.zeros_like(grad), grad)
+        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)  # never push below the min
+        passing = relu_grad.flatten(1).ne(0).any(dim=1).view(-1, *(1,) * (x.dim() - 1))
+        return torch.where(passing, relu_grad, redirected)
+
+
+class RedirectedReLU(nn.ReLU):
+    """An ``nn.ReLU`` (so still a follower of its convolution) with Lucid's redirected gradient.
+
+    A channel that is dead on the grey starting image would otherwise get no gradient at all.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RedirectedReLUFunction.apply(x)
+
+
+def redirect_relus(view: nn.Module) -> nn.Module:
+    """Swap every ``nn.ReLU`` of ``view`` (a private copy of the module tree) for :class:`RedirectedReLU`."""
+    for parent in list(view.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.ReLU:
+                setattr(parent, name, RedirectedReLU())
+    return view
+
+
 class _Stop(Exception):
     """Raised inside the forward pass once the target layer's map is recorded: the rest is not needed."""
 
@@ -186,7 +222,7 @@ def visualise(
 ) -> FeatureVis:
     """Optimise an image that excites ``channel`` of ``layer`` (or class ``channel`` when ``layer`` is None).
 
-    Cached on disk per (weights, layer, channel, size, steps, seed).
+    Cached on disk per (weights, layer, channel, size, steps, seed, lr).
 
     Args:
         progress: called every ``every`` steps and at the end with (step, steps, image (H, W, 3)).
@@ -197,23 +233,29 @@ def visualise(
         Cancelled: ``cancel()`` returned True.
     """
     _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed)
+    path = _cache_path(model, layer, channel, size, steps, seed, lr)
     if path.is_file():
         return _load(path, model, layer, channel)
     return _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path)
 
 
 def find_cached(
-    model: LoadedModel, layer: str | None, channel: int, size: int = 128, steps: int = 128, seed: int = 0
+    model: LoadedModel,
+    layer: str | None,
+    channel: int,
+    size: int = 128,
+    steps: int = 128,
+    seed: int = 0,
+    lr: float = 0.05,
 ) -> FeatureVis | None:
     """The result :func:`visualise` stored for these settings, or None when there is none yet."""
     _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed)
+    path = _cache_path(model, layer, channel, size, steps, seed, lr)
     return _load(path, model, layer, channel) if path.is_file() else None
 
 
 def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path) -> FeatureVis:
-    view, device = private_view(model), model.device
+    view, device = redirect_relus(private_view(model)), model.device
     preprocess = Preprocess.for_model(model.transforms, size)
     mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocess.std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
@@ -256,8 +298,8 @@ def _image(param: FourierImage) -> np.ndarray:
         return param()[0].permute(1, 2, 0).float().cpu().numpy()
 
 
-def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int):
-    name = f"{model.key}-{weights_digest(model)}-{layer or 'logit'}-{channel}-{size}-{steps}-{seed}.npz"
+def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float):
+    name = f"{model.key}-{weights_digest(model)}-{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}.npz"
     return get_settings().home / "feature-vis" / name
 
 
