@@ -1,6 +1,7 @@
 """What units learned: a channel's strongest dataset patches beside the image it wants."""
 
 import streamlit as st
+from PIL import Image
 
 from core import dataset_examples as de
 from core import feature_vis as fvis
@@ -72,7 +73,9 @@ def examples_panel(model: LoadedModel, maxima: de.UnitMaxima | None, layer: str,
     examples = de.channel_examples(model, maxima, layer, channel)
     for row in range(0, len(examples), 3):
         for cell, example in zip(st.columns(3), examples[row : row + 3], strict=False):
-            cell.image(example.patch.resize((160, 160)), caption=f"{example.value:.2f} · {example.image}")
+            cell.image(
+                example.patch.resize((160, 160), Image.NEAREST), caption=f"{example.value:.2f} · {example.image}"
+            )
     top, left, bottom, right = examples[0].window
     st.caption(
         f"The {len(examples)} images where channel {channel} of {layer} fires most, each cropped to what its "
@@ -94,10 +97,10 @@ def examples_panel(model: LoadedModel, maxima: de.UnitMaxima | None, layer: str,
 
 
 def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool]:
-    cols = st.columns(3)
-    target = cols[0].segmented_control("Maximise", [CHANNEL, CLASS], key="ud_fv_target", default=CHANNEL)
-    size = cols[1].selectbox("Image size (px)", FV_SIZES, key="ud_fv_size", index=1)
-    steps = cols[2].selectbox("Steps", FV_STEPS, key="ud_fv_steps", index=2)
+    target = st.segmented_control("Maximise", [CHANNEL, CLASS], key="ud_fv_target", default=CHANNEL)
+    cols = st.columns(2)
+    size = cols[0].selectbox("Image size (px)", FV_SIZES, key="ud_fv_size", index=1)
+    steps = cols[1].selectbox("Steps", FV_STEPS, key="ud_fv_steps", index=2)
     is_class = target == CLASS and bool(model.categories)
     category = 0
     if is_class:
