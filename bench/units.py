@@ -96,12 +96,13 @@ def _vis_rows(steps: int) -> tuple[list[Row], list[str]]:
     for key, pretrained, layer, channel in VIS_MODELS:
         model = get_model(key, pretrained=pretrained, device=default_device())
         for size in (128, 224):
+            cpu = time.process_time()
             result = fvis.visualise(model, layer, channel, size, steps)
-            per_step = result.seconds / steps
+            per_step, cpu_step = result.seconds / steps, (time.process_time() - cpu) / steps
             what = f"feature vis step, {model.card.label} {layer}#{channel}, {size} px, {model.device.type}"
             rows.append(Row(what, per_step * 1000, "forward+backward", _step_peer(model, size), "bounded"))
             lines.append(
-                f"| {model.display_name} | {layer} #{channel} | {size} px | {per_step:.3f} | "
+                f"| {model.display_name} | {layer} #{channel} | {size} px | {per_step:.3f} | {cpu_step:.3f} | "
                 f"{128 * per_step:.0f} s | {512 * per_step:.0f} s |"
             )
     return rows, lines

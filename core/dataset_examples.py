@@ -149,7 +149,7 @@ def weights_digest(model: LoadedModel) -> str:
         digest = hashlib.blake2b(model.key.encode(), digest_size=12)
         for name, tensor in model.module.state_dict().items():
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())  # no copy
         _WEIGHT_DIGESTS[model.module] = digest.hexdigest()
     return _WEIGHT_DIGESTS[model.module]
 
