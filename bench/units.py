@@ -89,10 +89,8 @@ def vis_rows(steps: int) -> tuple[list[Row], list[str]]:
 
 
 def _vis_rows(steps: int) -> tuple[list[Row], list[str]]:
-    rows, lines = (
-        [],
-        ["| model | layer, channel | size | s/step | 128 steps | 512 steps |", "|---|---|---|---|---|---|"],
-    )
+    rows: list[Row] = []
+    lines = ["| model | layer, channel | size | s/step | CPU s/step | 128 steps | 512 steps |", "|---" * 7 + "|"]
     for key, pretrained, layer, channel in VIS_MODELS:
         model = get_model(key, pretrained=pretrained, device=default_device())
         for size in (128, 224):
