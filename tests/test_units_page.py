@@ -14,6 +14,7 @@ def test_record_examples_then_draw_a_channel_and_a_class(tmp_path, monkeypatch) 
     assert not at.error and "Record a dataset above" in texts(at)
     at.button(key="ud_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {"ud_run", "ud_stop"}.isdisjoint(b.key for b in at.button)  # the offer and Stop are gone
     patches = [i for i in at.image if i.captions and " · " in i.captions[0]]
     assert len(patches) == 9  # the nine sample photos, strongest first
     values = [float(i.captions[0].split(" · ")[0]) for i in patches]
@@ -27,6 +28,7 @@ def test_record_examples_then_draw_a_channel_and_a_class(tmp_path, monkeypatch) 
     at.button(key="ud_fv_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Objective" in texts(at) and len(at.get("plotly_chart")) == 1
+    assert {"ud_fv_run", "ud_fv_stop"}.isdisjoint(b.key for b in at.button)
 
     at.segmented_control(key="ud_fv_target").set_value("a class").run()
     at.selectbox(key="ud_fv_class").set_value(3).run()

@@ -22,7 +22,7 @@ def _keep_valid(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
-def _record(model: LoadedModel, images, size: int) -> de.UnitMaxima | None:
+def _record(model: LoadedModel, images, size: int) -> de.UnitMaxima:
     """Run the pass with a progress bar; pressing Stop (a rerun) interrupts it and nothing is saved."""
     bar = st.progress(0.0, text=f"Running {model.card.label} over {len(images.samples)} images...")
     st.button("Stop", key="ud_stop", icon=":material/stop:", help="Stops the pass; nothing is saved.")
@@ -30,9 +30,7 @@ def _record(model: LoadedModel, images, size: int) -> de.UnitMaxima | None:
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / total, 1.0), text=f"{done} of {total} images")
 
-    result = de.dataset_maxima(model, images, size, progress=progress)
-    bar.empty()
-    return result
+    return de.dataset_maxima(model, images, size, progress=progress)
 
 
 def dataset_pass(model: LoadedModel) -> de.UnitMaxima | None:
@@ -49,13 +47,17 @@ def dataset_pass(model: LoadedModel) -> de.UnitMaxima | None:
     maxima = de.find_cached(model, images, size)
     thinned = f" (thinned evenly from {images.found})" if images.found > len(images.samples) else ""
     if maxima is None:
-        st.info(
-            f"{len(images.samples)} images{thinned}. One pass records every channel's strongest response "
-            "on each image; then every layer and channel shows at once.",
-            icon=":material/dataset:",
-        )
-        if st.button("Record the dataset", key="ud_run", type="primary", icon=":material/play_arrow:"):
-            maxima = _record(model, images, size)
+        slot = st.empty()  # the offer, the bar and Stop go once the pass is stored
+        with slot.container():
+            st.info(
+                f"{len(images.samples)} images{thinned}. One pass records every channel's strongest response "
+                "on each image; then every layer and channel shows at once.",
+                icon=":material/dataset:",
+            )
+            if st.button("Record the dataset", key="ud_run", type="primary", icon=":material/play_arrow:"):
+                maxima = _record(model, images, size)
+        if maxima is not None:
+            slot.empty()
     if maxima is not None:
         how = "stored pass" if maxima.cached else f"pass of {maxima.seconds:.1f} s"
         st.caption(
@@ -110,23 +112,31 @@ def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool]:
     return category, size, steps, is_class
 
 
+def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> fvis.FeatureVis:
+    """Optimise with a progress bar and the current picture; Stop (a rerun) interrupts, nothing is saved."""
+    bar, live = st.progress(0.0, text="Optimising the image..."), st.empty()
+    st.button("Stop", key="ud_fv_stop", icon=":material/stop:", help="Stops the optimisation; nothing is saved.")
+
+    def progress(step: int, total: int, image) -> None:
+        bar.progress(step / total, text=f"Step {step} of {total}")
+        live.image(fvis.to_picture(image).resize((320, 320)), caption=f"step {step}")
+
+    return fvis.visualise(model, layer, channel, size, steps, progress=progress)
+
+
 def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
     category, size, steps, is_class = _fv_settings(model)
     target_layer, target = (None, category) if is_class else (layer, channel)
     title = f"class {model.label(category)}" if is_class else f"channel {channel}"
     st.markdown(f"#### Feature visualisation: the image {title} wants")
     result = fvis.find_cached(model, target_layer, target, size, steps)
-    if result is None and st.button("Draw it", key="ud_fv_run", type="primary", icon=":material/brush:"):
-        bar, live = st.progress(0.0, text="Optimising the image..."), st.empty()
-        st.button("Stop", key="ud_fv_stop", icon=":material/stop:", help="Stops the optimisation; nothing is saved.")
-
-        def progress(step: int, total: int, image) -> None:
-            bar.progress(step / total, text=f"Step {step} of {total}")
-            live.image(fvis.to_picture(image).resize((320, 320)), caption=f"step {step}")
-
-        result = fvis.visualise(model, target_layer, target, size, steps, progress=progress)
-        bar.empty()
-        live.empty()
+    if result is None:
+        slot = st.empty()  # the button, the bar, the live picture and Stop go once the result is stored
+        with slot.container():
+            if st.button("Draw it", key="ud_fv_run", type="primary", icon=":material/brush:"):
+                result = _draw(model, target_layer, target, size, steps)
+        if result is not None:
+            slot.empty()
     if result is None:
         st.caption(f"Press **Draw it**: {steps} steps of gradient ascent on a {size} px image.")
         return
