@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 
 from bench.common import Row, median_seconds, table
-from core import yolo
-from core.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
-from core.det_metrics import evaluate
-from core.det_render import confusion_figure, draw_detections, pr_figure
-from core.images import load_image
+from core.detection import yolo
+from core.detection.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
+from core.detection.metrics import evaluate
+from core.detection.pictures import confusion_figure, draw_detections, pr_figure
+from core.io.images import load_image
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 

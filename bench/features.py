@@ -19,12 +19,12 @@ import torch
 from plotly.subplots import make_subplots
 
 from bench.common import Row, median_seconds, table
-from core import feature_views as fv
-from core.activations import ACTIVATIONS, capture, conv_kernels
-from core.assets import sample_images
-from core.device import inference
-from core.images import load_image
-from core.models import get_model
+from core.config.device import inference
+from core.features import pictures as fv
+from core.features.capture import ACTIVATIONS, capture, conv_kernels
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.loading import get_model
 from tests.apptest import open_page
 
 CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")

@@ -1,6 +1,6 @@
 """Frozen-backbone training on hymenoptera: ConvLens's run end to end vs a PyTorch-tutorial loop.
 
-Ours: a real run through :mod:`core.run_manager` (worker process, images decoded once,
+Ours: a real run through :mod:`core.transfer.supervisor` (worker process, images decoded once,
 backbone features computed once, the head trained on them, everything written to the run
 folder). Peer: the loop of PyTorch's transfer-learning tutorial (``ImageFolder`` decoding
 and transforming every image every epoch, the frozen backbone run every epoch, batch 4).
@@ -26,9 +26,9 @@ from torchvision import datasets, transforms
 from torchvision.models import ResNet18_Weights, resnet18
 
 from bench.common import Row, table
-from core import run_manager
-from core.runs import RunConfig
-from core.transfer import FEATURE_EXTRACTION, TrainSettings
+from core.transfer import supervisor as run_manager
+from core.transfer.store import RunConfig
+from core.transfer.strategies import FEATURE_EXTRACTION, TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera_data"
 SIZE = 224

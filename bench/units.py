@@ -19,12 +19,12 @@ import torch
 
 from bench.common import Row, table
 from bench.features import _cpu_rounds, _rounds
-from core import feature_vis as fvis
-from core.dataset_examples import BATCH, record_maxima
-from core.dataset_tensors import Preprocess
-from core.device import default_device, inference
-from core.models import get_model, private_view
-from core.unit_sources import image_sources, load_image_set
+from core.config.device import default_device, inference
+from core.datasets.image_sets import image_sources, load_image_set
+from core.datasets.tensors import Preprocess
+from core.features import feature_vis as fvis
+from core.features.dataset_examples import BATCH, record_maxima
+from core.models.loading import get_model, private_view
 
 PASS_MODELS = (("tiny_vgg", True, 64), ("resnet18", False, 128), ("mobilenet_v3_small", False, 128))
 VIS_MODELS = (("resnet18", False, "layer3.0.conv2", 7), ("tiny_vgg", True, "features.conv_3_3", 7))

@@ -10,10 +10,10 @@ from statistics import median
 import torch
 
 from bench.common import Row, median_seconds, table
-from core.assets import sample_images
-from core.classify import classify
-from core.images import load_image
-from core.models import get_model
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.classify import classify
+from core.models.loading import get_model
 
 
 def rows() -> list[Row]:

@@ -1,18 +1,12 @@
 """ConvLens entry point: page config, the shared sidebar and navigation.
 
-Run with ``make run`` (or ``streamlit run dashboard/app.py`` from the repository root).
+Run with ``make run`` (or ``streamlit run dashboard/app.py``: the Makefile installs the
+repository as a package, so ``core`` and ``dashboard`` import from anywhere).
 """
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `core` lives beside `dashboard`
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import sidebar  # noqa: E402
+from dashboard import sidebar
 
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import streamlit as st
 from PIL import Image
 
-from core import images, zoo
-from core.assets import sample_images
+from core import models
 from core.errors import ConvLensError, WeightsUnavailable
+from core.io import load_image, sample_images
 from core.models import LoadedModel, get_model
 from dashboard.sidebar import RANDOM, default_sample
 
@@ -38,7 +38,7 @@ def user_errors(action: str = "That") -> Iterator[None]:
 
 
 def selected_model_key() -> str:
-    return st.session_state.get("sb_model") or zoo.default_key()
+    return st.session_state.get("sb_model") or models.default_key()
 
 
 def wants_pretrained() -> bool:
@@ -47,7 +47,7 @@ def wants_pretrained() -> bool:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def decode_image(data: bytes) -> Image.Image:
-    return images.load_image(data)
+    return load_image(data)
 
 
 def selected_image() -> tuple[Image.Image, str] | None:
@@ -67,7 +67,7 @@ def selected_image() -> tuple[Image.Image, str] | None:
 
 
 def _download(key: str) -> None:
-    card = zoo.model_card(key)
+    card = models.model_card(key)
     bar = st.progress(0.0, text=f"Downloading {card.weights_file}")
 
     def progress(done: int, total: int) -> None:
@@ -86,12 +86,12 @@ def selected_model() -> LoadedModel | None:
     """The sidebar's model, loaded; when its weights are missing, say so and offer the ways out."""
     key, pretrained = selected_model_key(), wants_pretrained()
     try:
-        with st.spinner(f"Loading {zoo.model_card(key).label}..."):
+        with st.spinner(f"Loading {models.model_card(key).label}..."):
             return get_model(key, pretrained=pretrained)
     except WeightsUnavailable as exc:
         st.warning(str(exc), icon=":material/cloud_off:")
         left, right = st.columns(2)
-        card = zoo.model_card(key)
+        card = models.model_card(key)
         if left.button(
             f"Download the weights ({card.file_mb or 0:.0f} MB)", key=f"dl_{key}", icon=":material/download:"
         ):

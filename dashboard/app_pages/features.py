@@ -2,11 +2,19 @@
 
 import streamlit as st
 
-from core import feature_views as fv
-from core.activations import Activations, conv_kernels, get_activations, input_sizes
-from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
+from core import features
+from core.features import (
+    POOLS,
+    Activations,
+    ConvSettings,
+    conv_kernels,
+    get_activations,
+    input_sizes,
+    solve,
+    worked_example,
+)
 from core.models import LoadedModel
-from core.render import COLORMAPS
+from core.viz import COLORMAPS
 from dashboard import ui
 
 PER_CHANNEL, SHARED = "per channel", "shared"
@@ -65,7 +73,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
     channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
     st.image(
-        fv.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
+        features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
         caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
         + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
     )
@@ -73,13 +81,15 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
-        col.image(fv.map_picture(layer, int(channel), cmap, 160), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        picture = features.map_picture(layer, int(channel), cmap, 160)
+        col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
-    seen = fv.channel_on_image(acts, layer, channel, cmap)
+    seen = features.channel_on_image(acts, layer, channel, cmap)
     left, right = st.columns(2)
-    left.image(fv.map_picture(layer, channel, cmap), caption=f"Channel {channel} of {name}, enlarged", width="stretch")
+    enlarged = features.map_picture(layer, channel, cmap)
+    left.image(enlarged, caption=f"Channel {channel} of {name}, enlarged", width="stretch")
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
     right.image(seen.picture, caption=f"Over the input: {boxed}", width="stretch")
 
@@ -87,13 +97,13 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
     cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
-    st.plotly_chart(fv.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
+    st.plotly_chart(features.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
 
 
 def _filters(model: LoadedModel, name: str) -> None:
     kernels = conv_kernels(model, name)
     out_channels, per_group = kernels.weights.shape[:2]
-    views = fv.KERNEL_VIEWS if per_group == 3 else fv.KERNEL_VIEWS[1:]
+    views = features.KERNEL_VIEWS if per_group == 3 else features.KERNEL_VIEWS[1:]
     _keep_valid("fm_kview", views, views[0])
     view = st.segmented_control("Show", views, key="fm_kview", required=True)
     by_norm = st.toggle("Sort by norm (strongest filters first)", key="fm_knorm")
@@ -104,18 +114,18 @@ def _filters(model: LoadedModel, name: str) -> None:
     chosen = left.number_input("Filter", 0, out_channels - 1, key="fm_kfilter")
     plane = right.selectbox("Input channel", [AVERAGE, *range(per_group)], key="fm_kin")
     left, right = st.columns([3, 2])
-    shown = "filter " + str(chosen) if view == fv.KERNEL_VIEWS[2] else f"{out_channels} filters"
-    colours = "grey = 0" if view == fv.KERNEL_VIEWS[0] else "blue < 0 < red"
+    shown = "filter " + str(chosen) if view == features.KERNEL_VIEWS[2] else f"{out_channels} filters"
+    colours = "grey = 0" if view == features.KERNEL_VIEWS[0] else "blue < 0 < red"
     left.image(
-        fv.kernel_grid(kernels, view, order, chosen),
+        features.kernel_grid(kernels, view, order, chosen),
         caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
-        + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
+        + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
-    right.plotly_chart(fv.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
+    right.plotly_chart(features.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
     right.caption(
         f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
         "the input under them (over every input channel), plus a bias."
@@ -150,7 +160,7 @@ def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
 def depth(acts: Activations, cmap: str) -> None:
     """One representative map per resolution, from the stem to the last block."""
     on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
-    panels = fv.depth_strip(acts, cmap, on_image)
+    panels = features.depth_strip(acts, cmap, on_image)
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
         col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
@@ -200,7 +210,7 @@ def _arithmetic() -> None:
             "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
         )
     row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    st.plotly_chart(fv.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
+    st.plotly_chart(features.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
     grid = f"on a {small}x{small} grid " if small < size else ""
     st.caption(
         f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from core import kit, weights, zoo
-from core.device import describe
-from core.settings import get_settings
+from core import kit, models
+from core.config import describe, get_settings
 
 st.title("ConvLens: see what convolutional networks do")
 st.markdown(
@@ -58,7 +57,7 @@ with right:
             "weights file": loc.filename or "-",
             "status": f"ready ({loc.where})" if loc.available else "not downloaded",
         }
-        for card, loc in weights.availability()
+        for card, loc in models.availability()
     ]
     ready = sum(row["status"].startswith("ready") for row in rows)
     st.caption(
@@ -82,7 +81,8 @@ if not (folder / kit.MANIFEST).is_file():
 else:
     full = st.button("Verify checksums", key="home_kit_verify", icon=":material/verified:")
     report = kit.verify(folder, checksums=full)
-    ready_names = [zoo.model_card(key).label for key in report.ready()] + [f"YOLO {n}" for n in report.ready(kit.YOLO)]
+    ready_names = [models.model_card(key).label for key in report.ready()]
+    ready_names += [f"YOLO {n}" for n in report.ready(kit.YOLO)]
     checked = "sha256 of every file checked" if report.checksums else "names and sizes checked"
     if report.ok:
         st.success(

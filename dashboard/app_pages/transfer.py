@@ -5,14 +5,31 @@ import threading
 import streamlit as st
 from torch import nn
 
-from core import limits, run_manager, zoo
-from core.dataset_zip import extract_zip
-from core.datasets import Dataset, list_datasets, load_dataset, thumbnail, thumbnails
-from core.runs import RunConfig, RunRecord, list_runs, read_run
-from core.settings import get_settings
-from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSettings, blocks, head_name
-from core.transfer_charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
-from core.transfer_results import comparison, confusion, explain, mistakes, overview, trained_module
+from core import models, transfer
+from core.config import get_settings
+from core.datasets import Dataset, extract_zip, list_datasets, load_dataset, thumbnail, thumbnails
+from core.transfer import (
+    FEATURE_EXTRACTION,
+    FINE_TUNING,
+    MAX_EPOCHS,
+    STRATEGIES,
+    STRATEGY_COLOURS,
+    RunConfig,
+    RunRecord,
+    TrainSettings,
+    blocks,
+    class_counts_figure,
+    comparison,
+    confusion,
+    confusion_figure,
+    curves_figure,
+    head_name,
+    list_runs,
+    mistakes,
+    overview,
+    read_run,
+    trained_module,
+)
 from dashboard import ui
 
 POLL_SECONDS = 1.5
@@ -39,7 +56,7 @@ def _thumbnails(path: str, val_ratio: float, seed: int) -> list:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _blocks(key: str) -> list[str]:
-    module = zoo.meta_model(key)
+    module = models.meta_model(key)
     return blocks(module, head_name(module))
 
 
@@ -155,7 +172,8 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
     path, dataset = chosen
     units = _blocks(key)
     with st.form("tl_form"):
-        st.markdown(f"Backbone: **{zoo.model_card(key).label}** (the sidebar's model), {len(dataset.classes)} classes.")
+        backbone = models.model_card(key).label
+        st.markdown(f"Backbone: **{backbone}** (the sidebar's model), {len(dataset.classes)} classes.")
         strategies = st.pills(
             "Strategies",
             list(STRATEGIES),
@@ -166,13 +184,13 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
         )
         st.caption("  \n".join(f"**{s.label}**: {s.summary}" for s in STRATEGIES.values()))
         c1, c2, c3 = st.columns(3)
-        epochs = c1.slider("Epochs", 1, int(limits.EPOCHS.value), 5, key="tl_epochs")
+        epochs = c1.slider("Epochs", 1, MAX_EPOCHS, 5, key="tl_epochs")
         size = c2.select_slider(
             "Image size (px)",
             SIZES,
-            value=max([s for s in SIZES if s <= min(zoo.model_card(key).crop_size, 160)] or SIZES[:1]),
+            value=max([s for s in SIZES if s <= min(models.model_card(key).crop_size, 160)] or SIZES[:1]),
             key="tl_size",
-            help=f"The model was trained at {zoo.model_card(key).crop_size} px; smaller trains faster on a CPU.",
+            help=f"The model was trained at {models.model_card(key).crop_size} px; smaller trains faster on a CPU.",
         )
         batch = c3.select_slider("Batch size", (8, 16, 32, 64), value=16, key="tl_batch")
         lr = c1.select_slider("Head learning rate", (0.001, 0.003, 0.01, 0.03, 0.1), value=0.01, key="tl_lr")
@@ -206,7 +224,7 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             config = RunConfig(
                 path, key, pretrained, tuple(strategies), settings, st.session_state.get("tl_val_ratio", 0.2)
             )
-            st.session_state["tl_run_pick"] = run_manager.start_run(config).name
+            st.session_state["tl_run_pick"] = transfer.start_run(config).name
             st.toast("Training started in the background: this page stays usable.", icon=":material/model_training:")
 
 
@@ -228,7 +246,7 @@ def live_panel(path: str, was_active: bool) -> None:
             "Cancel the run",
             key="tl_cancel",
             icon=":material/stop_circle:",
-            on_click=run_manager.cancel_run,
+            on_click=transfer.cancel_run,
             args=(path,),
         )
     elif status.message:
@@ -300,7 +318,7 @@ def gradcam_panel(path: str) -> None:
     with ui.user_errors("Grad-CAM"):
         modules = {k: _trained(path, k, s.checkpoint.stat().st_mtime) for k, s in usable.items()}
         with _cam_lock():
-            image, found = explain(record, index, modules, true_class)
+            image, found = transfer.explain(record, index, modules, true_class)
         cols = st.columns(1 + len(found))
         cols[0].image(image, caption=f"true class: {classes[val[index][1]]}", width="stretch")
         for col, item in zip(cols[1:], found, strict=True):

@@ -3,13 +3,23 @@
 import streamlit as st
 from PIL import Image
 
-from core import dataset_examples as de
-from core import feature_vis as fvis
-from core.activations import input_sizes
-from core.hooks import conv_layers
+from core.datasets import image_sources, load_image_set
+from core.features import (
+    FeatureVis,
+    UnitMaxima,
+    channel_examples,
+    dataset_maxima,
+    examples_grid,
+    find_cached_maxima,
+    find_cached_vis,
+    input_sizes,
+    objective_figure,
+    to_picture,
+    visualise,
+)
 from core.models import LoadedModel
-from core.render import to_png
-from core.unit_sources import image_sources, load_image_set
+from core.util import conv_layers
+from core.viz import to_png
 from dashboard import ui
 
 CHANNEL, CLASS = "this channel", "a class"
@@ -22,7 +32,7 @@ def _keep_valid(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
-def _record(model: LoadedModel, images, size: int) -> de.UnitMaxima:
+def _record(model: LoadedModel, images, size: int) -> UnitMaxima:
     """Run the pass with a progress bar; pressing Stop (a rerun) interrupts it and nothing is saved."""
     bar = st.progress(0.0, text=f"Running {model.card.label} over {len(images.samples)} images...")
     st.button("Stop", key="ud_stop", icon=":material/stop:", help="Stops the pass; nothing is saved.")
@@ -30,10 +40,10 @@ def _record(model: LoadedModel, images, size: int) -> de.UnitMaxima:
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / total, 1.0), text=f"{done} of {total} images")
 
-    return de.dataset_maxima(model, images, size, progress=progress)
+    return dataset_maxima(model, images, size, progress=progress)
 
 
-def dataset_pass(model: LoadedModel) -> de.UnitMaxima | None:
+def dataset_pass(model: LoadedModel) -> UnitMaxima | None:
     """Choose a dataset and input size; load its stored pass or offer to run it."""
     sources = image_sources()
     labels = [s.label for s in sources]
@@ -44,7 +54,7 @@ def dataset_pass(model: LoadedModel) -> de.UnitMaxima | None:
     _keep_valid("ud_size", sizes, sizes[0])
     size = right.selectbox("Input size (px)", sizes, key="ud_size")
     images = load_image_set(sources[labels.index(label)])
-    maxima = de.find_cached(model, images, size)
+    maxima = find_cached_maxima(model, images, size)
     thinned = f" (thinned evenly from {images.found})" if images.found > len(images.samples) else ""
     if maxima is None:
         slot = st.empty()  # the offer, the bar and Stop go once the pass is stored
@@ -67,12 +77,12 @@ def dataset_pass(model: LoadedModel) -> de.UnitMaxima | None:
     return maxima
 
 
-def examples_panel(model: LoadedModel, maxima: de.UnitMaxima | None, layer: str, channel: int) -> None:
+def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, channel: int) -> None:
     st.markdown(f"#### Dataset examples: what excites channel {channel}")
     if maxima is None:
         st.caption("Record a dataset above to see the images this channel responds to most.")
         return
-    examples = de.channel_examples(model, maxima, layer, channel)
+    examples = channel_examples(model, maxima, layer, channel)
     for row in range(0, len(examples), 3):
         for cell, example in zip(st.columns(3), examples[row : row + 3], strict=False):
             cell.image(
@@ -86,7 +96,7 @@ def examples_panel(model: LoadedModel, maxima: de.UnitMaxima | None, layer: str,
     stem = f"{model.key}_{layer}_{channel}_examples"
     one, two = st.columns(2)
     one.download_button(
-        "Patches (PNG)", to_png(de.examples_grid(examples)), f"{stem}.png", "image/png", key="ud_png", on_click="ignore"
+        "Patches (PNG)", to_png(examples_grid(examples)), f"{stem}.png", "image/png", key="ud_png", on_click="ignore"
     )
     two.download_button(
         "Every image's max (CSV)",
@@ -112,16 +122,16 @@ def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool]:
     return category, size, steps, is_class
 
 
-def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> fvis.FeatureVis:
+def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> FeatureVis:
     """Optimise with a progress bar and the current picture; Stop (a rerun) interrupts, nothing is saved."""
     bar, live = st.progress(0.0, text="Optimising the image..."), st.empty()
     st.button("Stop", key="ud_fv_stop", icon=":material/stop:", help="Stops the optimisation; nothing is saved.")
 
     def progress(step: int, total: int, image) -> None:
         bar.progress(step / total, text=f"Step {step} of {total}")
-        live.image(fvis.to_picture(image).resize((320, 320)), caption=f"step {step}")
+        live.image(to_picture(image).resize((320, 320)), caption=f"step {step}")
 
-    return fvis.visualise(model, layer, channel, size, steps, progress=progress)
+    return visualise(model, layer, channel, size, steps, progress=progress)
 
 
 def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
@@ -129,7 +139,7 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
     target_layer, target = (None, category) if is_class else (layer, channel)
     title = f"class {model.label(category)}" if is_class else f"channel {channel}"
     st.markdown(f"#### Feature visualisation: the image {title} wants")
-    result = fvis.find_cached(model, target_layer, target, size, steps)
+    result = find_cached_vis(model, target_layer, target, size, steps)
     if result is None:
         slot = st.empty()  # the button, the bar, the live picture and Stop go once the result is stored
         with slot.container():
@@ -146,7 +156,7 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
         + ("" if result.cached else f" ({result.seconds:.1f} s)")
         + ". Decorrelated Fourier image, jittered, scaled and rotated at every step (Lucid/Lucent)."
     )
-    st.plotly_chart(fvis.objective_figure(result), width="stretch", key="ud_fv_chart")
+    st.plotly_chart(objective_figure(result), width="stretch", key="ud_fv_chart")
     stem = f"{model.key}_{target_layer or 'class'}_{target}_{size}px_{steps}steps"
     one, two = st.columns(2)
     one.download_button(
@@ -158,7 +168,7 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, maxima: de.UnitMaxima | None) -> None:
+def explore(model: LoadedModel, maxima: UnitMaxima | None) -> None:
     """Layer and channel, then the two panels side by side."""
     convs = dict(conv_layers(model.module))
     names = list(convs)

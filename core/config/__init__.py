@@ -1,0 +1,16 @@
+"""Settings (environment variables), limits on what users may ask for, and the device policy."""
+
+from core.config.device import DeviceInfo, default_device, describe, pick_device
+from core.config.limits import Limit, LimitExceeded
+from core.config.settings import Settings, get_settings
+
+__all__ = [
+    "DeviceInfo",
+    "Limit",
+    "LimitExceeded",
+    "Settings",
+    "default_device",
+    "describe",
+    "get_settings",
+    "pick_device",
+]
