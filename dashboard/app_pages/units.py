@@ -86,9 +86,8 @@ def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, ch
     examples = channel_examples(model, maxima, layer, channel)
     for row in range(0, len(examples), 3):
         for cell, example in zip(st.columns(3), examples[row : row + 3], strict=False):
-            cell.image(
-                example.patch.resize((160, 160), Image.NEAREST), caption=f"{example.value:.2f} · {safe_text.markdown(example.image)}"
-            )
+            caption = f"{example.value:.2f} · {safe_text.markdown(example.image)}"
+            cell.image(example.patch.resize((160, 160), Image.NEAREST), caption=caption)
     top, left, bottom, right = examples[0].window
     st.caption(
         f"The {len(examples)} images where channel {channel} of {layer} fires most, each cropped to what its "
