@@ -17,7 +17,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from bench.common import Row, median_seconds, table
-from core.explain.gradcam import grad_cam, layer_choices
+from core.explain import grad_cam, layer_choices
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.loading import get_model

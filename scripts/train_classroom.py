@@ -29,7 +29,7 @@ from torch import nn
 
 from bench.common import machine
 from core.datasets.shapes import BASE_CLASSES, ShapeSet, generate
-from core.explain.gradcam import default_layer, grad_cam
+from core.explain import default_layer, grad_cam
 from core.models.classroom import CLASSROOM_DIR, IMAGE_SIZE, KEY, METADATA_PATH, WEIGHTS_PATH, TinyVGG
 from core.models.loading import LoadedModel, get_model
 

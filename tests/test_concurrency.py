@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from core.explain.gradcam import explain
+from core.explain import grad_cams
 from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.classify import classify
 from core.models.loading import get_model
-from core.util.hooks import hook_count
+from tests.hooks import hook_count
 
 
 def run(model, job: tuple) -> np.ndarray:
@@ -26,7 +26,7 @@ def run(model, job: tuple) -> np.ndarray:
         activations = capture(model, image)
         return np.concatenate([layer.maps.astype(np.float32).ravel() for layer in activations.layers[::4]])
     if kind == "cam":
-        return explain(model, image, [job[2]]).layers[0].maps
+        return grad_cams(model, image, [job[2]]).layers[0].maps
     return np.array([p.index for p in classify(model, image, k=5).top])
 
 

@@ -1,17 +1,35 @@
-"""Why a model answered: Grad-CAM (ours, batched), the Captum methods, and the randomisation check."""
+"""Why a model answered: attribution methods as objects (Grad-CAM ours and batched, the Captum
+methods), the layers Grad-CAM offers, and the randomisation check."""
 
-from core.explain.gradcam import GradCam, LayerChoices, LayerMaps, default_layer, grad_cam, layer_choices, model_view
-from core.explain.gradcam import explain as grad_cams
-from core.explain.methods import METHODS, Attribution, Options, attribute
+from core.explain.attributor import Attributor, Cost
+from core.explain.gradcam import GradCAM, GradCamResult, LayerMaps, grad_cam, grad_cams
+from core.explain.methods import (
+    METHODS,
+    Attribution,
+    GuidedGradCAM,
+    IntegratedGradients,
+    Occlusion,
+    Options,
+    Saliency,
+    attribute,
+)
 from core.explain.sanity import SanityCheck, cascade_groups, cascading_randomization, similarity_figure
+from core.explain.target_layers import LayerChoices, default_layer, layer_choices, model_view
 
 __all__ = [
     "METHODS",
     "Attribution",
-    "GradCam",
+    "Attributor",
+    "Cost",
+    "GradCAM",
+    "GradCamResult",
+    "GuidedGradCAM",
+    "IntegratedGradients",
     "LayerChoices",
     "LayerMaps",
+    "Occlusion",
     "Options",
+    "Saliency",
     "SanityCheck",
     "attribute",
     "cascade_groups",

@@ -1,12 +1,12 @@
 """Grad-CAM: where a CNN looks when it decides, for any class at any convolutional layer.
 
-One forward pass and one backward pass give the maps of several classes (and several layers):
-the output of each chosen layer is replaced by a tensor that requires grad (expanded to one
-row per class), so ``torch.autograd.grad`` walks back only from the class scores to those
-layers, never to the input or the weights. The maps equal Captum's ``LayerGradCam`` with
-``relu_attributions=True`` upsampled bilinearly, and pytorch-grad-cam's ``GradCAM`` (tested).
+:class:`GradCAM` is an :class:`~core.explain.attributor.Attributor` like the Captum methods, but
+our own implementation: one forward and one backward pass give the maps of the top-k classes
+(and of several layers), where Captum's ``LayerGradCam`` and torch-cam run the backbone once per
+class. The maps equal Captum's ``LayerGradCam`` with ``relu_attributions=True`` upsampled
+bilinearly, and pytorch-grad-cam's ``GradCAM`` (tested).
 
-Hooks follow :mod:`core.util.hooks`: they are removed in ``finally``, run only for the thread that
+Hooks follow :mod:`core.util.hooks`: they are removed in ``__exit__``, run only for the thread that
 added them (other sessions may run the shared model meanwhile), and are added only while
 ``LoadedModel.lock`` is held.
 """
@@ -14,7 +14,6 @@ added them (other sessions may run the shared model meanwhile), and are added on
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import operator
 import threading
@@ -24,16 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
+from core.explain.attributor import Attributor, Cost
+from core.explain.target_layers import layer_choices
 from core.models.loading import LoadedModel
-from core.models.registry import meta_model, model_card
-from core.util.hooks import conv_layers, meta_trace, preserved_state, resolve_layer
+from core.util.hooks import resolve_layer
 from core.viz.render import normalize
-
-DEPTH_PANELS = 6  # at most this many layers in the side-by-side depth view
 
 
 def _check_targets(targets: Sequence[int]) -> list[int]:
@@ -55,13 +52,43 @@ def _check_batch(batch: torch.Tensor, count: int) -> None:
         )
 
 
-def _layer_hook(name: str, count: int, acts: dict[str, torch.Tensor], owner: int):
-    """A forward hook that records ``name``'s output as a tensor requiring grad, one row per target."""
+class GradCAM(Attributor):
+    """Grad-CAM bound to a model and a layer (and optionally more layers), batched over classes.
 
-    def hook(_module: nn.Module, _inputs, output):
-        if threading.get_ident() != owner:  # another session's forward pass on the shared model
+    Ours rather than Captum's ``LayerGradCam`` or torch-cam's ``GradCAM``: those run the backbone
+    once per class, this runs it once for the top-k classes (and every layer of the depth view):
+    each chosen layer's output is replaced by a tensor that requires grad, expanded to one row
+    per class, so ``torch.autograd.grad`` walks back from the class scores to those layers only,
+    never to the input or the weights. The maps equal Captum's (tested).
+
+    The forward hooks are added in ``__enter__`` (under ``lock``), removed in ``__exit__``, and
+    record only the forward pass that ``.attribute`` runs on the thread that entered.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        layer: str | nn.Module,
+        *,
+        lock: threading.RLock | None = None,
+        more_layers: Sequence[str | nn.Module] = (),
+    ) -> None:
+        super().__init__(module, layer, lock=lock)
+        self.layers = dict([(self.layer_name, self.layer), *(resolve_layer(module, m) for m in more_layers)])
+        self._acts: dict[str, torch.Tensor] = {}
+        self._count = 0  # rows per recorded layer while a pass runs; 0: not recording
+        self._owner = -1
+
+    def _add_hooks(self, stack: contextlib.ExitStack) -> None:
+        self._owner = threading.get_ident()
+        for name, sub in self.layers.items():
+            stack.callback(sub.register_forward_hook(functools.partial(self._record, name)).remove)
+
+    def _record(self, name: str, _module: nn.Module, _inputs, output):
+        """Forward hook: ``name``'s output as a tensor requiring grad, one row per target."""
+        if not self._count or threading.get_ident() != self._owner:  # another session's pass on the shared model
             return None
-        if name in acts:
+        if name in self._acts:
             raise ValueError(
                 f"layer {name!r} runs more than once in one forward pass (the module is reused), so its "
                 "output is ambiguous; choose a convolution or the block that contains it."
@@ -73,12 +100,65 @@ def _layer_hook(name: str, count: int, acts: dict[str, torch.Tensor], owner: int
                 "feature map: choose a convolutional layer or block."
             )
         act = output if output.requires_grad else output.detach().requires_grad_()
-        if act.shape[0] == 1 and count > 1:
-            act = act.expand(count, -1, -1, -1)
-        acts[name] = act
+        if act.shape[0] == 1 and self._count > 1:
+            act = act.expand(self._count, -1, -1, -1)
+        self._acts[name] = act
         return act.clone()  # later in-place ops (ReLU(inplace=True)) must not touch the recorded tensor
 
-    return hook
+    def layer_maps(self, inputs: torch.Tensor, targets: Sequence[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Grad-CAM of every target at every layer, at each layer's own resolution, in one pass.
+
+        Args:
+            inputs: ``(1, C, H, W)`` (shared by all targets) or ``(len(targets), C, H, W)``.
+            targets: class indices, one map each.
+
+        Returns:
+            ``({layer name: (N, h, w) maps >= 0}, logits (N, classes))``, detached.
+
+        Raises:
+            ValueError: unsuitable layer, bad input shape, target out of range.
+        """
+        if self._stack is None:
+            with self:
+                return self.layer_maps(inputs, targets)
+        targets = _check_targets(targets)
+        _check_batch(inputs, len(targets))
+        self._acts.clear()
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                self.module.eval()
+                self._count = len(targets)
+                try:
+                    logits = self.module(inputs)
+                finally:
+                    self._count = 0
+                grads = self._gradients(logits, targets)
+            return {
+                name: F.relu((grad.mean(dim=(2, 3), keepdim=True) * self._acts[name]).sum(dim=1)).detach()
+                for name, grad in zip(self.layers, grads, strict=True)
+            }, logits.detach()
+        finally:
+            self._acts.clear()
+
+    def _gradients(self, logits: torch.Tensor, targets: list[int]) -> tuple[torch.Tensor, ...]:
+        if missing := [name for name in self.layers if name not in self._acts]:
+            raise ValueError(f"layer(s) {', '.join(missing)} did not run in the forward pass; choose another layer.")
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != len(targets):
+            raise ValueError("the model must return class scores of shape (batch, classes) for Grad-CAM.")
+        if max(targets) >= logits.shape[1]:
+            raise ValueError(f"target {max(targets)} is out of range: the model has {logits.shape[1]} classes.")
+        rows = torch.arange(len(targets), device=logits.device)
+        scores = logits[rows, torch.tensor(targets, device=logits.device)]
+        return torch.autograd.grad(scores.sum(), [self._acts[name] for name in self.layers])
+
+    def _attribute(self, inputs: torch.Tensor, target: int | list[int]) -> np.ndarray:
+        targets = list(target) if isinstance(target, Sequence) else [target] * len(inputs)
+        cams, _ = self.layer_maps(inputs, targets)
+        return _upsample(cams[self.layer_name], tuple(inputs.shape[-2:]))
+
+    def cost(self, size: tuple[int, int]) -> Cost:
+        """One forward and one backward pass, whatever the number of classes and layers."""
+        return Cost(1, 1, 1)
 
 
 def layer_cams(
@@ -88,49 +168,11 @@ def layer_cams(
     layers: Sequence[str | nn.Module],
     lock: threading.RLock | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Grad-CAM of every target at every layer, at each layer's own resolution, in one pass.
-
-    Args:
-        module: the classifier; run in eval mode, its state restored afterwards.
-        batch: ``(1, C, H, W)`` (shared by all targets) or ``(len(targets), C, H, W)``.
-        targets: class indices, one map each.
-        layers: layer names or submodules of ``module`` with 4-D outputs.
-        lock: held while hooks are on ``module`` (``LoadedModel.lock`` for a shared model).
-
-    Returns:
-        ``({layer name: (N, h, w) maps >= 0}, logits (N, classes))``, detached.
-
-    Raises:
-        ValueError: unknown or unsuitable layer, bad batch shape, target out of range.
-    """
-    targets = _check_targets(targets)
-    _check_batch(batch, len(targets))
-    resolved = dict(resolve_layer(module, layer) for layer in layers)
-    acts: dict[str, torch.Tensor] = {}
-    owner = threading.get_ident()
-    with lock or contextlib.nullcontext(), preserved_state(module), torch.inference_mode(False), torch.enable_grad():
-        module.eval()
-        handles = []
-        try:
-            for name, sub in resolved.items():
-                handles.append(sub.register_forward_hook(_layer_hook(name, len(targets), acts, owner)))
-            logits = module(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        if missing := [name for name in resolved if name not in acts]:
-            raise ValueError(f"layer(s) {', '.join(missing)} did not run in the forward pass; choose another layer.")
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != len(targets):
-            raise ValueError("the model must return class scores of shape (batch, classes) for Grad-CAM.")
-        if max(targets) >= logits.shape[1]:
-            raise ValueError(f"target {max(targets)} is out of range: the model has {logits.shape[1]} classes.")
-        scores = logits[torch.arange(len(targets), device=logits.device), torch.tensor(targets, device=logits.device)]
-        grads = torch.autograd.grad(scores.sum(), [acts[name] for name in resolved])
-    cams = {
-        name: F.relu((grad.mean(dim=(2, 3), keepdim=True) * acts[name]).sum(dim=1)).detach()
-        for name, grad in zip(resolved, grads, strict=True)
-    }
-    return cams, logits.detach()
+    """:meth:`GradCAM.layer_maps` of ``targets`` at ``layers`` (the first layer and the rest) in one pass."""
+    if not layers:
+        raise ValueError("layers must name one or more layers for Grad-CAM.")
+    with GradCAM(module, layers[0], lock=lock, more_layers=layers[1:]) as cam:
+        return cam.layer_maps(batch, targets)
 
 
 def _upsample(cams: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -155,97 +197,14 @@ def grad_cam(
         module: the classifier (eval mode is used; its state is restored afterwards).
         batch: ``(1, 3, H, W)``, expanded to the targets, or ``(len(targets), 3, H, W)``.
         targets: class indices.
-        layer: a layer name or submodule with a 4-D output (see :func:`default_layer`).
+        layer: a layer name or submodule with a 4-D output (see :func:`~core.explain.target_layers.default_layer`).
         lock: held while hooks are on ``module`` (``LoadedModel.lock`` for a shared model).
 
     Returns:
         float32 maps of shape ``(len(targets), H, W)``, each scaled to [0, 1] (all zeros when the
         class has no positive evidence at that layer).
     """
-    cams, _ = layer_cams(module, batch, targets, [layer], lock)
-    return _upsample(next(iter(cams.values())), tuple(batch.shape[-2:]))
-
-
-def _trace(module: nn.Module, size: int, lock: threading.RLock | None) -> list[tuple[str, torch.Tensor]]:
-    """``(name, output)`` of every submodule as it finishes, on a weightless ``meta`` copy of ``module``."""
-    with lock or contextlib.nullcontext():
-        memo = {
-            id(p): nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=False) for p in module.parameters()
-        }
-        memo.update({id(b): torch.empty_like(b, device="meta") for b in module.buffers()})
-        skeleton = copy.deepcopy(module, memo)
-    return [(name, output) for name, _sub, output in meta_trace(skeleton, size)]
-
-
-def _pick_default(records: list[tuple[str, torch.Tensor]], conv_names: list[str]) -> str:
-    holders = {name.rsplit(".", depth)[0] for name in conv_names for depth in range(name.count(".") + 1)}
-    maps = [(name, out) for name, out in records if out.ndim == 4 and out.shape[-2] * out.shape[-1] > 1]
-    if blocks := [(name, out) for name, out in maps if name in holders]:
-        final = blocks[-1][1]  # the last feature map a convolutional block produces...
-        return next(name for name, out in blocks if out is final)  # ...named by the innermost such block
-    if fallback := maps or [(name, out) for name, out in records if out.ndim == 4]:
-        return fallback[-1][0]
-    raise ValueError("the model has no layer with a 4-D (batch, channels, height, width) output for Grad-CAM.")
-
-
-def default_layer(module: nn.Module, *, size: int = 224, lock: threading.RLock | None = None) -> str:
-    """The layer Grad-CAM uses by default: the last convolutional block.
-
-    That is the innermost module containing a ``Conv2d`` that produces the network's last
-    feature map larger than 1x1 (``layer4.1`` for ResNet-18, ``features`` for VGG). A model
-    without convolutions falls back to the last module with a 4-D output. Traced on a
-    weightless ``meta`` copy, so nothing runs on the real model.
-
-    Args:
-        module: the classifier.
-        size: side of the square input to trace with.
-        lock: held while ``module`` is copied (``LoadedModel.lock`` for a shared model).
-    """
-    return _pick_default(_trace(module, size, lock), [name for name, _ in conv_layers(module)])
-
-
-@dataclass(frozen=True)
-class LayerChoices:
-    """The layers offered for Grad-CAM on one zoo model, with their output shapes."""
-
-    default: str
-    convs: tuple[str, ...]  # every Conv2d, in forward order
-    shapes: dict[str, tuple[int, ...]]  # (channels, height, width) of the default and of each conv
-    depth: tuple[str, ...]  # shallow to deep, one layer per map resolution, ending with the default
-
-
-def _depth_layers(convs: list[str], shapes: dict[str, tuple[int, ...]], default: str) -> tuple[str, ...]:
-    last_at: dict[tuple[int, ...], str] = {}
-    for name in convs:
-        if shapes[name][1] * shapes[name][2] > 1:
-            last_at[shapes[name][1:]] = name
-    last_at[shapes[default][1:]] = default
-    layers = list(last_at.values())
-    keep = np.linspace(0, len(layers) - 1, min(len(layers), DEPTH_PANELS)).round().astype(int)
-    return tuple(layers[i] for i in sorted(set(keep)))
-
-
-@functools.lru_cache(maxsize=32)
-def layer_choices(key: str) -> LayerChoices:
-    """Default layer, conv layers and depth-view layers of zoo model ``key`` (traced once, without weights)."""
-    skeleton = meta_model(key)
-    records = _trace(skeleton, model_card(key).crop_size, None)
-    conv_names = [name for name, _ in conv_layers(skeleton)]
-    default = _pick_default(records, conv_names)
-    first = dict(reversed(records))  # each layer's first output
-    convs = list(dict.fromkeys(name for name, _ in records if name in set(conv_names)))
-    shapes = {name: tuple(first[name].shape[1:]) for name in [default, *convs]}
-    return LayerChoices(default, tuple(convs), shapes, _depth_layers(convs, shapes, default))
-
-
-def model_view(model: LoadedModel, image: Image.Image) -> Image.Image:
-    """``image`` resized and cropped as ``model``'s preprocessing does, for drawing maps over it."""
-    height, width = model.to_input(image).shape[-2:]
-    prep = model.transforms
-    resize, crop = getattr(prep, "resize_size", None), getattr(prep, "crop_size", None)
-    if resize and crop:  # torchvision's ImageClassification preset
-        image = TF.center_crop(TF.resize(image, resize, interpolation=prep.interpolation, antialias=True), crop)
-    return image if image.size == (width, height) else image.resize((width, height), Image.BILINEAR)
+    return GradCAM(module, layer, lock=lock).attribute(batch, list(targets))
 
 
 @dataclass(frozen=True)
@@ -258,7 +217,7 @@ class LayerMaps:
 
 
 @dataclass(frozen=True)
-class GradCam:
+class GradCamResult:
     """Grad-CAM of one image for some classes at some layers, from one forward/backward pass."""
 
     targets: tuple[int, ...]
@@ -267,15 +226,15 @@ class GradCam:
     layers: tuple[LayerMaps, ...]
 
 
-def explain(
+def grad_cams(
     model: LoadedModel, image: Image.Image, targets: Sequence[int], layers: Sequence[str] | None = None
-) -> GradCam:
+) -> GradCamResult:
     """Grad-CAM of ``image`` for ``targets`` at ``layers`` (default: the last conv block), in one pass."""
     batch = model.to_input(image)
     cams, logits = layer_cams(model.module, batch, targets, layers or [layer_choices(model.key).default], model.lock)
     targets = tuple(int(t) for t in targets)
     probabilities = torch.softmax(logits.float().cpu(), dim=1)[torch.arange(len(targets)), list(targets)]
-    return GradCam(
+    return GradCamResult(
         targets=targets,
         labels=tuple(model.label(t) for t in targets),
         probabilities=tuple(float(p) for p in probabilities),

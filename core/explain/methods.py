@@ -1,8 +1,9 @@
-"""Attribution methods (Grad-CAM and Captum's), each with its cost known before it runs.
+"""Attribution methods (Grad-CAM and Captum's) as objects, each with its cost known before it runs.
 
-Every method turns (model, image, class) into a [0, 1] heatmap at the input's resolution.
-Grad-CAM is :func:`core.explain.gradcam.grad_cam`; the others call Captum. Guided Grad-CAM hooks
-every ``nn.ReLU``, so it runs on a private view of the model (:func:`core.models.loading.private_view`)
+Every method is an :class:`~core.explain.attributor.Attributor` bound to a model and a layer that
+turns (image, class) into a [0, 1] heatmap at the input's resolution. Grad-CAM is ours
+(:class:`core.explain.gradcam.GradCAM`); the others call Captum. Guided Grad-CAM hooks every
+``nn.ReLU``, so it runs on a private view of the model (:func:`core.models.loading.private_view`)
 where those hooks cannot reach other sessions; Saliency, Integrated Gradients and Occlusion
 add no hooks and only read the shared model.
 """
@@ -12,40 +13,19 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import captum.attr as ca
 import numpy as np
 import torch
-from captum.attr import GuidedGradCam, IntegratedGradients, Occlusion, Saliency
 from PIL import Image
 from torch import nn
 
-from core.explain.gradcam import grad_cam
+from core.explain.attributor import Attributor, Cost
+from core.explain.gradcam import GradCAM
 from core.models.loading import LoadedModel, private_view
-from core.util.hooks import preserved_state, resolve_layer
 
 CLIP_PERCENTILE = 99.0  # heatmaps of pixel attributions are scaled so this percentile reaches 1
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a method costs for one image: images pushed through the model, and in how many calls."""
-
-    forwards: int
-    backwards: int
-    calls: int
-
-    def describe(self) -> str:
-        """E.g. ``1 forward + 1 backward pass`` or ``170 forward passes in 12 batches``."""
-        passes = f"{self.forwards} forward" + (f" + {self.backwards} backward" if self.backwards else "")
-        plural = "es" if max(self.forwards, self.backwards) > 1 else ""
-        batches = f" in {self.calls} batches" if self.calls < max(self.forwards, self.backwards) else ""
-        return f"{passes} pass{plural}{batches}"
-
-    def seconds(self, forward_ms: float) -> float:
-        """A rough estimate from the time of one forward pass (a backward pass costs about two)."""
-        return forward_ms / 1000 * (self.forwards + 2 * self.backwards)
 
 
 @dataclass(frozen=True)
@@ -68,23 +48,6 @@ class Options:
                 )
 
 
-Runner = Callable[[nn.Module, torch.Tensor, int, str, Options, "threading.RLock | None"], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Method:
-    """One attribution method: what it shows, what it costs, and how it runs."""
-
-    key: str
-    label: str
-    idea: str  # one sentence for the page
-    expensive: bool  # run only behind a button
-    isolated: bool  # adds hooks that other sessions would trip on: run on a private view
-    settings: tuple[str, ...]  # the fields of Options it uses
-    cost: Callable[[Options, tuple[int, int]], Cost] = field(compare=False, repr=False)
-    run: Runner = field(compare=False, repr=False)
-
-
 def _input(batch: torch.Tensor) -> torch.Tensor:
     """A copy of ``batch`` that requires grad, as Captum's gradient methods expect (else they warn)."""
     return batch.detach().clone().requires_grad_()
@@ -100,56 +63,81 @@ def _heat(attr: torch.Tensor, sign: str) -> np.ndarray:
     return np.clip(values / scale, 0, 1).astype(np.float32) if scale > 0 else np.zeros_like(values)
 
 
-def _grad_cam(
-    module: nn.Module, batch: torch.Tensor, target: int, layer: str, options: Options, lock: threading.RLock | None
-) -> np.ndarray:
-    return grad_cam(module, batch, [target], layer, lock)[0]
+class CaptumMethod(Attributor):
+    """A Captum method on one image at a time, with the :class:`Options` it uses."""
+
+    settings: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        module: nn.Module,
+        layer: str | nn.Module,
+        *,
+        lock: threading.RLock | None = None,
+        options: Options = Options(),
+    ) -> None:
+        super().__init__(module, layer, lock=lock)
+        self.options = options
+
+    def _attribute(self, inputs: torch.Tensor, target: int | list[int]) -> np.ndarray:
+        if inputs.ndim != 4 or inputs.shape[0] != 1:
+            raise ValueError(f"inputs must have shape (1, C, H, W), got {tuple(inputs.shape)}.")
+        self.options.check(self.settings, tuple(inputs.shape[-2:]))
+        return self._map(inputs, int(target[0] if isinstance(target, list) else target))[None]
+
+    def _map(self, batch: torch.Tensor, target: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def cost(self, size: tuple[int, int]) -> Cost:
+        return self.cost_of(self.options, size)
+
+    @staticmethod
+    def cost_of(options: Options, size: tuple[int, int]) -> Cost:
+        """The cost with ``options`` on an input of ``size``, before any model is at hand."""
+        return Cost(1, 1, 1)
 
 
-def _guided_grad_cam(
-    module: nn.Module, batch: torch.Tensor, target: int, layer: str, options: Options, lock: threading.RLock | None
-) -> np.ndarray:
-    _, sub = resolve_layer(module, layer)
-    with warnings.catch_warnings():
-        # Captum always announces that it hooks the ReLUs; it removes them in `finally` (tested).
-        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU", category=UserWarning)
-        attr = GuidedGradCam(module, sub).attribute(_input(batch), target=target, interpolate_mode="bilinear")
-    return _heat(attr, "absolute")
+class GuidedGradCAM(CaptumMethod):
+    """Captum's Guided Grad-CAM; it hooks every ReLU during the call: give it a private module."""
+
+    def _map(self, batch: torch.Tensor, target: int) -> np.ndarray:
+        with warnings.catch_warnings():
+            # Captum always announces that it hooks the ReLUs; it removes them in `finally` (tested).
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU", category=UserWarning)
+            method = ca.GuidedGradCam(self.module, self.layer)
+            attr = method.attribute(_input(batch), target=target, interpolate_mode="bilinear")
+        return _heat(attr, "absolute")
+
+    @staticmethod
+    def cost_of(options: Options, size: tuple[int, int]) -> Cost:
+        return Cost(2, 2, 2)
 
 
-def _saliency(
-    module: nn.Module, batch: torch.Tensor, target: int, layer: str, options: Options, lock: threading.RLock | None
-) -> np.ndarray:
-    return _heat(Saliency(module).attribute(_input(batch), target=target, abs=True), "absolute")
+class Saliency(CaptumMethod):
+    """Captum's Saliency: the absolute gradient of the class score at each pixel."""
+
+    def _map(self, batch: torch.Tensor, target: int) -> np.ndarray:
+        return _heat(ca.Saliency(self.module).attribute(_input(batch), target=target, abs=True), "absolute")
 
 
-def _integrated_gradients(
-    module: nn.Module, batch: torch.Tensor, target: int, layer: str, options: Options, lock: threading.RLock | None
-) -> np.ndarray:
-    attr = IntegratedGradients(module).attribute(
-        _input(batch),
-        baselines=torch.zeros_like(batch),
-        target=target,
-        n_steps=options.steps,
-        internal_batch_size=options.batch_size,
-    )
-    return _heat(attr, "absolute")
+class IntegratedGradients(CaptumMethod):
+    """Captum's Integrated Gradients from an all-zero (mean colour) baseline."""
 
+    settings = ("steps", "batch_size")
 
-def _occlusion(
-    module: nn.Module, batch: torch.Tensor, target: int, layer: str, options: Options, lock: threading.RLock | None
-) -> np.ndarray:
-    channels = batch.shape[1]
-    with torch.no_grad():
-        attr = Occlusion(module).attribute(
-            batch,
+    def _map(self, batch: torch.Tensor, target: int) -> np.ndarray:
+        attr = ca.IntegratedGradients(self.module).attribute(
+            _input(batch),
+            baselines=torch.zeros_like(batch),
             target=target,
-            sliding_window_shapes=(channels, options.window, options.window),
-            strides=(channels, options.stride, options.stride),
-            baselines=0.0,
-            perturbations_per_eval=options.batch_size,
+            n_steps=self.options.steps,
+            internal_batch_size=self.options.batch_size,
         )
-    return _heat(attr, "positive")
+        return _heat(attr, "absolute")
+
+    @staticmethod
+    def cost_of(options: Options, size: tuple[int, int]) -> Cost:
+        return Cost(options.steps, options.steps, math.ceil(options.steps / options.batch_size))
 
 
 def occlusion_windows(options: Options, size: tuple[int, int]) -> int:
@@ -157,9 +145,61 @@ def occlusion_windows(options: Options, size: tuple[int, int]) -> int:
     return math.prod(math.ceil((side - options.window) / options.stride) + 1 for side in size)
 
 
-def _occlusion_cost(options: Options, size: tuple[int, int]) -> Cost:
-    windows = occlusion_windows(options, size)
-    return Cost(1 + windows, 0, 1 + math.ceil(windows / options.batch_size))
+class Occlusion(CaptumMethod):
+    """Captum's Occlusion: the drop of the class score when a plain square covers each place."""
+
+    settings = ("window", "stride", "batch_size")
+
+    def _map(self, batch: torch.Tensor, target: int) -> np.ndarray:
+        channels, o = batch.shape[1], self.options
+        with torch.no_grad():
+            attr = ca.Occlusion(self.module).attribute(
+                batch,
+                target=target,
+                sliding_window_shapes=(channels, o.window, o.window),
+                strides=(channels, o.stride, o.stride),
+                baselines=0.0,
+                perturbations_per_eval=o.batch_size,
+            )
+        return _heat(attr, "positive")
+
+    @staticmethod
+    def cost_of(options: Options, size: tuple[int, int]) -> Cost:
+        windows = occlusion_windows(options, size)
+        return Cost(1 + windows, 0, 1 + math.ceil(windows / options.batch_size))
+
+
+@dataclass(frozen=True)
+class Method:
+    """One attribution method as the page lists it: what it shows, and the class that runs it."""
+
+    key: str
+    label: str
+    idea: str  # one sentence for the page
+    expensive: bool  # run only behind a button
+    isolated: bool  # adds hooks that other sessions would trip on: run on a private view
+    kind: type[GradCAM] | type[CaptumMethod]
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The fields of :class:`Options` it uses."""
+        return () if self.kind is GradCAM else self.kind.settings
+
+    def cost(self, options: Options, size: tuple[int, int]) -> Cost:
+        """What one map costs with ``options`` on an input of ``size`` = (H, W)."""
+        return Cost(1, 1, 1) if self.kind is GradCAM else self.kind.cost_of(options, size)
+
+    def bind(
+        self, module: nn.Module, layer: str | nn.Module, options: Options, lock: threading.RLock | None = None
+    ) -> Attributor:
+        """The method bound to ``module`` and ``layer``.
+
+        Only Grad-CAM hooks the module it is given, so only it takes ``lock``: the Captum methods
+        read a shared model without hooks (Guided Grad-CAM must be given a private view).
+        """
+        if self.kind is GradCAM:
+            return GradCAM(module, layer, lock=lock)
+        return self.kind(module, layer, options=options)
 
 
 METHODS: dict[str, Method] = {
@@ -172,9 +212,7 @@ METHODS: dict[str, Method] = {
             "keeps the positive part: a coarse map of the evidence for the class.",
             expensive=False,
             isolated=False,
-            settings=(),
-            cost=lambda _o, _s: Cost(1, 1, 1),
-            run=_grad_cam,
+            kind=GradCAM,
         ),
         Method(
             "guided_grad_cam",
@@ -183,9 +221,7 @@ METHODS: dict[str, Method] = {
             "pixel-sharp edges inside the Grad-CAM region.",
             expensive=False,
             isolated=True,
-            settings=(),
-            cost=lambda _o, _s: Cost(2, 2, 2),
-            run=_guided_grad_cam,
+            kind=GuidedGradCAM,
         ),
         Method(
             "saliency",
@@ -193,9 +229,7 @@ METHODS: dict[str, Method] = {
             "How much the class score would change if each pixel changed: the gradient at the image.",
             expensive=False,
             isolated=False,
-            settings=(),
-            cost=lambda _o, _s: Cost(1, 1, 1),
-            run=_saliency,
+            kind=Saliency,
         ),
         Method(
             "integrated_gradients",
@@ -204,9 +238,7 @@ METHODS: dict[str, Method] = {
             "one; the attributions sum to the change in the class score.",
             expensive=True,
             isolated=False,
-            settings=("steps", "batch_size"),
-            cost=lambda o, _s: Cost(o.steps, o.steps, math.ceil(o.steps / o.batch_size)),
-            run=_integrated_gradients,
+            kind=IntegratedGradients,
         ),
         Method(
             "occlusion",
@@ -215,9 +247,7 @@ METHODS: dict[str, Method] = {
             "score drops: no gradients, just many forward passes.",
             expensive=True,
             isolated=False,
-            settings=("window", "stride", "batch_size"),
-            cost=_occlusion_cost,
-            run=_occlusion,
+            kind=Occlusion,
         ),
     )
 }
@@ -245,10 +275,8 @@ def heatmap(
     ``module``'s training flags, ``requires_grad`` and ``.grad`` are restored afterwards. Methods
     marked ``isolated`` hook the module: give them a private one (:func:`core.models.loading.private_view`).
     """
-    chosen = method(key)
-    options.check(chosen.settings, tuple(batch.shape[-2:]))
-    with preserved_state(module):
-        return chosen.run(module, batch, int(target), layer, options, lock)
+    with method(key).bind(module, layer, options, lock) as bound:
+        return bound.attribute(batch, int(target))[0]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ and the embedding map of the backbone's features."""
 from core.transfer.charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
 from core.transfer.embedding import EmbeddingMap, backbone_map
 from core.transfer.embedding_charts import PROJECTIONS, embedding_figure
-from core.transfer.results import comparison, confusion, explain, mistakes, overview, trained_module
+from core.transfer.results import comparison, confusion, mistakes, overview, strategy_grad_cams, trained_module
 from core.transfer.store import RunConfig, RunRecord, list_runs, read_run, read_status
 from core.transfer.strategies import (
     FEATURE_EXTRACTION,
@@ -39,7 +39,6 @@ __all__ = [
     "confusion_figure",
     "curves_figure",
     "embedding_figure",
-    "explain",
     "head_name",
     "list_runs",
     "may_cancel",
@@ -49,5 +48,6 @@ __all__ = [
     "read_run",
     "read_status",
     "start_run",
+    "strategy_grad_cams",
     "trained_module",
 ]

@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core import explain
 from core.config.device import default_device
 from core.datasets.tensors import Preprocess
 from core.errors import DatasetError
-from core.explain import gradcam as attribution
 from core.models import registry as zoo
 from core.models import weights
 from core.transfer.store import RunRecord, StrategyRecord
@@ -123,7 +123,7 @@ class Explanation:
     overlay: Image.Image
 
 
-def explain(
+def strategy_grad_cams(
     record: RunRecord, index: int, modules: dict[str, nn.Module], true_class: bool = False
 ) -> tuple[Image.Image, list[Explanation]]:
     """Grad-CAM of each trained module on validation image ``index``, at its default layer.
@@ -147,7 +147,7 @@ def explain(
             probs = module(batch).float().softmax(1)[0]
         predicted = int(probs.argmax())
         target = truth if true_class else predicted
-        heat = attribution.grad_cam(module, batch, [target], attribution.default_layer(module, size=prep.size))[0]
+        heat = explain.grad_cam(module, batch, [target], explain.default_layer(module, size=prep.size))[0]
         found.append(
             Explanation(
                 key, classes[predicted], float(probs[predicted]), classes[target], heat, render.overlay(image, heat)

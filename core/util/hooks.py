@@ -90,15 +90,6 @@ def meta_trace(module: nn.Module, size: int) -> list[tuple[str, nn.Module, torch
     return records
 
 
-def hook_count(module: nn.Module) -> int:
-    """Forward, pre-forward and backward hooks currently on ``module`` and its children (tests use it)."""
-    total = 0
-    for sub in module.modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
-            total += len(getattr(sub, attr, {}))
-    return total
-
-
 @contextlib.contextmanager
 def preserved_state(module: nn.Module) -> Iterator[nn.Module]:
     """Restore every submodule's ``training`` flag and every parameter's ``requires_grad`` and ``.grad``."""

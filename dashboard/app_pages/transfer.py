@@ -347,7 +347,7 @@ def gradcam_panel(path: str) -> None:
     with ui.user_errors("Grad-CAM"):
         modules = {k: _trained(path, k, s.checkpoint.stat().st_mtime) for k, s in usable.items()}
         with _cam_lock():
-            image, found = transfer.explain(record, index, modules, true_class)
+            image, found = transfer.strategy_grad_cams(record, index, modules, true_class)
         cols = st.columns(1 + len(found))
         cols[0].image(image, caption=f"true class: {safe_text.markdown(classes[val[index][1]])}", width="stretch")
         for col, item in zip(cols[1:], found, strict=True):

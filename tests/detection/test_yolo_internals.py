@@ -14,8 +14,8 @@ from torchvision.ops import batched_nms
 from core.detection import box_cams, candidates, inside_pictures, yolo
 from core.detection.boxes import filter_detections
 from core.io.images import load_image
-from core.util import hooks
 from tests.conftest import shared_path
+from tests.hooks import hook_count
 
 
 def test_grids_come_from_the_candidate_count() -> None:
@@ -142,16 +142,16 @@ def test_cams_peak_inside_a_correct_ball_box_and_leave_no_hooks(ball_model: yolo
     box = raw.to_image(raw.boxes[run.kept[:1]])[0]
     assert len(run.kept) == 1 and _iou(box, truth) > 0.8  # the box is correct
     net = ball_model.model.model
-    before = hooks.hook_count(net)
+    before = hook_count(net)
     for method in box_cams.CAM_METHODS:
         cam = box_cams.box_cam(ball_model, raw, int(run.kept[0]), 0, method)
         assert cam.heat.shape == (480, 640) and cam.heat.max() == pytest.approx(1.0)
         assert box_cams.peak_inside(cam, box), (method, cam.peak, box)
         assert cam.score == pytest.approx(float(raw.best[run.kept[0]]), abs=1e-3)
-    assert hooks.hook_count(net) == before
+    assert hook_count(net) == before
     with pytest.raises(IndexError):
         box_cams.box_cam(ball_model, raw, int(run.kept[0]), 5, "LayerCAM")  # fails inside the hooked pass
-    assert hooks.hook_count(net) == before
+    assert hook_count(net) == before
     assert not any(p.grad is not None for p in net.parameters())
     with pytest.raises(ValueError, match="method"):
         box_cams.box_cam(ball_model, raw, 0, 0, "SmoothGrad")

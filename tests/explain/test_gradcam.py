@@ -14,12 +14,14 @@ from torch import nn
 from torchvision.models import resnet18
 
 from core.explain import methods
-from core.explain.gradcam import default_layer, explain, grad_cam, layer_choices, model_view
+from core.explain.gradcam import grad_cam, grad_cams
+from core.explain.target_layers import default_layer, layer_choices, model_view
 from core.io.assets import sample_images
 from core.models.classify import classify
 from core.models.loading import get_model
 from core.models.registry import list_models, meta_model
-from core.util.hooks import conv_layers, hook_count
+from core.util.hooks import conv_layers
+from tests.hooks import hook_count
 
 SIZE = 128
 
@@ -216,13 +218,13 @@ def test_eight_threads_on_the_shared_model_give_the_single_threaded_maps(shared,
 def test_explain_gives_labels_probabilities_and_maps_for_a_loaded_model(shared, cat: Image.Image) -> None:
     top = classify(shared, cat, k=3).top
     targets = [p.index for p in top]
-    result = explain(shared, cat, targets, ["layer4.1", "layer3.1.conv2"])
+    result = grad_cams(shared, cat, targets, ["layer4.1", "layer3.1.conv2"])
     assert result.labels == tuple(p.label for p in top)
     np.testing.assert_allclose(result.probabilities, [p.probability for p in top], rtol=1e-4)
     assert [m.layer for m in result.layers] == ["layer4.1", "layer3.1.conv2"]
     assert result.layers[0].maps.shape == (3, 224, 224) and result.layers[0].coarse.shape == (3, 7, 7)
     assert result.layers[1].coarse.shape == (3, 14, 14)
-    again = explain(shared, cat, targets, ["layer4.1", "layer3.1.conv2"])
+    again = grad_cams(shared, cat, targets, ["layer4.1", "layer3.1.conv2"])
     np.testing.assert_array_equal(again.layers[0].maps, result.layers[0].maps)  # deterministic
 
 
@@ -364,12 +366,12 @@ def test_guided_grad_cam_hooks_a_private_view_never_the_shared_model(
 ) -> None:
     hooked = []
 
-    class Spy(methods.GuidedGradCam):
+    class Spy(methods.ca.GuidedGradCam):
         def __init__(self, model: nn.Module, layer: nn.Module) -> None:
             hooked.append(model)
             super().__init__(model, layer)
 
-    monkeypatch.setattr(methods, "GuidedGradCam", Spy)
+    monkeypatch.setattr(methods.ca, "GuidedGradCam", Spy)
     params = list(shared.module.parameters())
     result = methods.attribute(shared, cat, "guided_grad_cam", 281, "layer4.1")
     assert hooked and hooked[0] is not shared.module

@@ -9,7 +9,7 @@ from torchvision.models import resnet18
 from core.explain.sanity import _randomise, cascade_groups, cascading_randomization, similarity_figure, spearman
 from core.io.assets import sample_images
 from core.models.loading import get_model
-from core.util.hooks import hook_count
+from tests.hooks import hook_count
 
 
 def test_spearman_matches_scipy_with_ties() -> None:

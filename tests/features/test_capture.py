@@ -22,9 +22,10 @@ from core.features.capture import (
 from core.models.layer_table import layer_table
 from core.models.loading import LoadedModel, get_model
 from core.models.registry import entry, list_models, meta_model, model_card
-from core.util.hooks import conv_layers, hook_count
+from core.util.hooks import conv_layers
 from core.viz.render import COLORMAPS, apply_colormap, normalize, upscale_nearest
 from tests.bad_images import photo
+from tests.hooks import hook_count
 
 SIZE = 128
 

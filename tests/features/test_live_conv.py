@@ -23,8 +23,8 @@ from core.features.live_pictures import (
 )
 from core.models import registry as zoo
 from core.models.loading import LoadedModel
-from core.util.hooks import hook_count
 from tests.bad_images import photo
+from tests.hooks import hook_count
 from tests.tiny_models import _card
 
 SIDE = 32

@@ -13,8 +13,9 @@ from core.datasets.tensors import Preprocess
 from core.features import dataset_examples as de
 from core.features import feature_vis as fvis
 from core.models.loading import get_model
-from core.util.hooks import capture_outputs, hook_count
+from core.util.hooks import capture_outputs
 from tests import tiny_models
+from tests.hooks import hook_count
 from tests.tiny_datasets import make_dataset
 
 

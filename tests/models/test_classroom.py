@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core.datasets import shapes
-from core.explain.gradcam import default_layer
+from core.explain import default_layer
 from core.models import classroom, weights
 from core.models import registry as zoo
 from core.models.classify import classify

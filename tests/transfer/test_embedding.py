@@ -23,9 +23,9 @@ from core.transfer.embedding import (
     tsne_2d,
 )
 from core.transfer.embedding_charts import embedding_figure
-from core.util.hooks import hook_count
 from tests import tiny_models
 from tests.conftest import shared_path
+from tests.hooks import hook_count
 from tests.tiny_datasets import make_dataset
 
 

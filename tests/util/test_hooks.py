@@ -3,7 +3,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from core.util.hooks import capture_outputs, conv_layers, hook_count, preserved_state, resolve_layer
+from core.util.hooks import capture_outputs, conv_layers, preserved_state, resolve_layer
+from tests.hooks import hook_count
 
 
 def test_capture_records_outputs_and_removes_hooks() -> None:
