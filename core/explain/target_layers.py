@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
@@ -98,9 +97,7 @@ def layer_choices(key: str) -> LayerChoices:
 
 def model_view(model: LoadedModel, image: Image.Image) -> Image.Image:
     """``image`` resized and cropped as ``model``'s preprocessing does, for drawing maps over it."""
+    if prep := model.preprocess:
+        return prep.view(image)
     height, width = model.to_input(image).shape[-2:]
-    prep = model.transforms
-    resize, crop = getattr(prep, "resize_size", None), getattr(prep, "crop_size", None)
-    if resize and crop:  # torchvision's ImageClassification preset
-        image = TF.center_crop(TF.resize(image, resize, interpolation=prep.interpolation, antialias=True), crop)
     return image if image.size == (width, height) else image.resize((width, height), Image.BILINEAR)

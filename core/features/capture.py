@@ -22,12 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torchvision.transforms import functional as TF
-from torchvision.transforms._presets import ImageClassification
 
 from core.config import limits
 from core.config.device import inference, synchronize
 from core.features.conv_arithmetic import ReceptiveField, model_receptive_fields
+from core.io.preprocess import Preprocess
 from core.models.loading import LoadedModel
 from core.util.bounded_cache import BoundedCache
 from core.util.hooks import conv_layers
@@ -238,47 +237,32 @@ def record_conv_maps(
             handle.remove()
 
 
-def _preset(model: LoadedModel) -> ImageClassification | None:
-    return model.transforms if isinstance(model.transforms, ImageClassification) else None
-
-
 def input_sizes(model: LoadedModel) -> tuple[int, ...]:
     """Input sides the model can be shown at: its own first, then :data:`INPUT_SIZES`.
 
     Models with their own preprocessing (not a torchvision preset) have only their own size.
     """
-    preset = _preset(model)
-    own = preset.crop_size[0] if preset else model.card.crop_size
-    return tuple(dict.fromkeys((own, *INPUT_SIZES))) if preset else (own,)
+    prep = model.preprocess
+    own = prep.size if prep else model.card.crop_size
+    return tuple(dict.fromkeys((own, *INPUT_SIZES))) if prep else (own,)
 
 
 def model_input(model: LoadedModel, image: Image.Image, size: int | None = None) -> tuple[torch.Tensor, Image.Image]:
     """The ``(1, 3, H, W)`` input tensor for ``image`` and the RGB picture it shows.
 
     torchvision presets are resized and centre-cropped to ``size`` (default: the preset's crop)
-    keeping their resize-to-crop ratio, interpolation and normalisation.
+    keeping their resize-to-crop ratio, interpolation and normalisation (:mod:`core.io.preprocess`).
 
     Raises:
         ValueError: ``size`` is not offered for this model (see :func:`input_sizes`).
     """
     if size is not None and size not in input_sizes(model):
         raise ValueError(f"size {size} px is not offered for {model.card.label}; choose one of {input_sizes(model)}.")
-    preset = _preset(model)
-    if preset is None:
+    if model.preprocess is None:
         batch = model.to_input(image)
         return batch, image.resize((batch.shape[-1], batch.shape[-2]), Image.BILINEAR)
-    crop = size or preset.crop_size[0]
-    resize = round(crop * preset.resize_size[0] / preset.crop_size[0])
-    view = TF.center_crop(TF.resize(image, [resize], preset.interpolation, antialias=preset.antialias), [crop])
-    exact = ImageClassification(
-        crop_size=crop,
-        resize_size=crop,
-        mean=preset.mean,
-        std=preset.std,
-        interpolation=preset.interpolation,
-        antialias=preset.antialias,
-    )
-    return exact(view).unsqueeze(0).to(model.device), view
+    prep = Preprocess.for_model(model.transforms, size)
+    return prep.to_input(image).to(model.device), prep.view(image)
 
 
 def _pair(value: tuple[int, ...] | int) -> tuple[int, int]:

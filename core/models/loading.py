@@ -20,6 +20,7 @@ from torch import nn
 from core.config import limits
 from core.config.device import default_device, inference
 from core.errors import WeightsUnavailable
+from core.io.preprocess import Preprocess
 from core.models import weights
 from core.models.registry import ModelCard, entry, model_card
 from core.util.cache import ModelCache
@@ -53,9 +54,16 @@ class LoadedModel:
         """The name of class ``index`` (its number when the model has no names)."""
         return self.categories[index] if 0 <= index < len(self.categories) else str(index)
 
+    @property
+    def preprocess(self) -> Preprocess | None:
+        """The crop the model sees (:mod:`core.io.preprocess`); None for preprocessing without a crop size."""
+        return Preprocess.for_model(self.transforms) if getattr(self.transforms, "crop_size", None) else None
+
     def to_input(self, image: Image.Image) -> torch.Tensor:
         """Preprocess ``image`` into a ``(1, 3, H, W)`` tensor on the model's device."""
-        return self.transforms(image).unsqueeze(0).to(self.device)
+        prep = self.preprocess
+        batch = prep.to_input(image) if prep else self.transforms(image).unsqueeze(0)
+        return batch.to(self.device)
 
 
 def _build(

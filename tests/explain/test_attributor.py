@@ -40,14 +40,13 @@ def test_grad_cam_hooks_live_only_inside_the_with_block(net: nn.Module, x: torch
 
 def test_hooks_are_removed_after_an_exception(net: nn.Module, x: torch.Tensor) -> None:
     before = forward_hooks(net)
-    with pytest.raises(ValueError, match="target 10 is out of range: the model has 10 classes"):
-        with GradCAM(net, "layer3") as cam:
-            cam.attribute(x, target=10)
+    error = pytest.raises(ValueError, match="target 10 is out of range: the model has 10 classes")
+    with error, GradCAM(net, "layer3") as cam:
+        cam.attribute(x, target=10)
     assert forward_hooks(net) == before
-    with pytest.raises(RuntimeError, match="boom"):
-        with GradCAM(net, "layer3"):
-            assert forward_hooks(net) == before + 1
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), GradCAM(net, "layer3"):
+        assert forward_hooks(net) == before + 1
+        raise RuntimeError("boom")
     assert forward_hooks(net) == before and not net.training
 
 
