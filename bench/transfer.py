@@ -27,7 +27,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 
 from bench.common import Row, table
 from core.transfer import supervisor as run_manager
-from core.transfer.store import RunConfig
+from core.transfer.records import RunConfig
 from core.transfer.strategies import FEATURE_EXTRACTION, TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera_data"

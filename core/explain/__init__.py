@@ -2,17 +2,9 @@
 methods), the layers Grad-CAM offers, and the randomisation check."""
 
 from core.explain.attributor import Attributor, Cost
+from core.explain.captum_methods import GuidedGradCAM, IntegratedGradients, Occlusion, Options, Saliency
 from core.explain.gradcam import GradCAM, GradCamResult, LayerMaps, grad_cam, grad_cams
-from core.explain.methods import (
-    METHODS,
-    Attribution,
-    GuidedGradCAM,
-    IntegratedGradients,
-    Occlusion,
-    Options,
-    Saliency,
-    attribute,
-)
+from core.explain.methods import METHODS, Attribution, attribute
 from core.explain.sanity import SanityCheck, cascade_groups, cascading_randomization, similarity_figure
 from core.explain.target_layers import LayerChoices, default_layer, layer_choices, model_view
 

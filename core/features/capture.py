@@ -9,13 +9,9 @@ stored on the CPU as float16 (float32 where values would overflow), read-only.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,35 +21,14 @@ from torch import nn
 
 from core.config import limits
 from core.config.device import inference, synchronize
-from core.features.conv_arithmetic import ReceptiveField, model_receptive_fields
+from core.features.conv_maps import record_conv_maps
+from core.features.receptive_fields import ReceptiveField, model_receptive_fields
 from core.io.preprocess import Preprocess
 from core.models.loading import LoadedModel
 from core.util.bounded_cache import BoundedCache
 from core.util.hooks import conv_layers
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models
-_FLOAT16_EXPONENT = 0x7C00  # all exponent bits set: inf or NaN
-# Shape-preserving, per-position modules that usually follow a convolution.
-FOLLOWERS = (
-    nn.modules.batchnorm._BatchNorm,
-    nn.GroupNorm,
-    nn.LayerNorm,
-    nn.ReLU,
-    nn.Hardtanh,  # ReLU6 is one
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Sigmoid,
-    nn.Tanh,
-)
-
-
 @dataclass(frozen=True, eq=False)
 class ConvMaps:
     """One convolution: its settings, its feature maps on the image and per-channel statistics.
@@ -160,81 +135,6 @@ class Kernels:
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
-
-
-def _to_cpu(tensor: torch.Tensor) -> torch.Tensor:
-    """A CPU copy in float16 (half the memory), or float32 when values do not fit in float16."""
-    half = tensor.detach().to("cpu", torch.float16, copy=True)
-    exponent = half.numpy().view(np.uint16) & _FLOAT16_EXPONENT
-    if (exponent == _FLOAT16_EXPONENT).any():  # inf or NaN: too large for float16 (or not a number)
-        return tensor.detach().to("cpu", torch.float32, copy=True)
-    return half
-
-
-@contextlib.contextmanager
-def record_conv_maps(
-    module: nn.Module, store: Callable[[torch.Tensor], object] | None = None
-) -> Iterator[dict[str, tuple[object, tuple[str, ...]]]]:
-    """Record each convolution's output after the :data:`FOLLOWERS` chained directly to it.
-
-    Yields a dict, filled while forward passes run inside the block, from conv name to
-    ``store(map)`` (default: a CPU copy, :func:`_to_cpu`) and the names of the modules applied
-    after the convolution; ``store`` may reduce the map instead (per-channel maxima). A
-    map is copied when the next module starts (or when the block ends), so in-place operations
-    after it (``out += identity``) do not change it. Forward passes of other threads (another
-    session using the same cached model) are ignored. Hooks are removed on exit, whatever
-    happens; hold ``LoadedModel.lock`` when ``module`` is a shared cached model.
-    """
-    recorded: dict[str, tuple[object, tuple[str, ...]]] = {}
-    store = store or _to_cpu
-    owner = threading.get_ident()
-    chains: dict[int, tuple[str, weakref.ref, tuple[str, ...]]] = {}  # id(tensor) -> (conv, tensor, after)
-    pending: dict[str, tuple[torch.Tensor, tuple[str, ...]]] = {}  # latest map of each chain, not yet copied
-
-    def extend(name: str, output: torch.Tensor, after: tuple[str, ...]) -> None:
-        chains[id(output)] = (name, weakref.ref(output), after)
-        pending[name] = (output, after)
-
-    def flush(keep: torch.Tensor | None = None) -> None:
-        for name, (tensor, after) in list(pending.items()):
-            if tensor is not keep:
-                recorded[name] = (store(tensor), after)
-                del pending[name]
-
-    def before(sub: nn.Module, inputs) -> None:
-        if threading.get_ident() == owner:  # a follower about to extend a chain needs no copy of it
-            source = inputs[0] if inputs and isinstance(sub, FOLLOWERS) else None
-            flush(keep=source if isinstance(source, torch.Tensor) else None)
-
-    def on_conv(name: str, _conv: nn.Module, _inputs, output) -> None:
-        if isinstance(output, torch.Tensor) and threading.get_ident() == owner:
-            extend(name, output, ())
-
-    def on_follower(follower: nn.Module, inputs, output) -> None:
-        source = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-        if source is None or threading.get_ident() != owner:
-            return
-        entry = chains.pop(id(source), None)
-        if entry is None or entry[1]() is not source:
-            return
-        name, _, after = entry
-        if isinstance(output, torch.Tensor) and output.shape == source.shape:
-            extend(name, output, (*after, type(follower).__name__))
-
-    handles = []
-    try:
-        for sub in module.modules():
-            if not list(sub.children()):
-                handles.append(sub.register_forward_pre_hook(before))
-            if isinstance(sub, FOLLOWERS) and not list(sub.children()):
-                handles.append(sub.register_forward_hook(on_follower))
-        for name, conv in conv_layers(module):
-            handles.append(conv.register_forward_hook(functools.partial(on_conv, name)))
-        yield recorded
-        flush()
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def input_sizes(model: LoadedModel) -> tuple[int, ...]:

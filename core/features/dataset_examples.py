@@ -4,7 +4,7 @@ One pass over a dataset records, for every channel of every convolution, each im
 largest activation and where it is: per layer an ``(N, C)`` maximum and an ``(N, C)`` flat
 argmax, reduced inside the forward hooks batch by batch, so no activation map is kept. The
 maps are taken as the features page shows them (after the BatchNorm and ReLU that follow a
-convolution, :func:`core.features.capture.record_conv_maps`). Any channel's top images are then a
+convolution, :func:`core.features.conv_maps.record_conv_maps`). Any channel's top images are then a
 sort of one column, and their patches are crops of the receptive field of the maximum.
 
 The pass is cached on disk per (model, weights, dataset, input size) under ``CONVLENS_HOME``;
@@ -33,8 +33,9 @@ from core.config.device import inference
 from core.config.settings import get_settings
 from core.datasets.image_sets import ImageSet
 from core.datasets.tensors import Preprocess, decode_split
-from core.features.capture import input_sizes, record_conv_maps
-from core.features.conv_arithmetic import ReceptiveField, model_receptive_fields
+from core.features.capture import input_sizes
+from core.features.conv_maps import record_conv_maps
+from core.features.receptive_fields import ReceptiveField, model_receptive_fields
 from core.models.loading import LoadedModel, private_view
 
 BATCH = 32

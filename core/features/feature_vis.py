@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from core.config.settings import get_settings
 from core.datasets.tensors import Preprocess
-from core.features.capture import record_conv_maps
+from core.features.conv_maps import record_conv_maps
 from core.features.dataset_examples import Cancelled, atomic_savez, weights_digest
 from core.models.loading import LoadedModel, private_view
 from core.util.hooks import conv_layers

@@ -23,7 +23,8 @@ from torch import nn
 
 from core.config import limits
 from core.config.device import inference
-from core.features.capture import FOLLOWERS, CaptureCache, image_digest, model_input
+from core.features.capture import CaptureCache, image_digest, model_input
+from core.features.conv_maps import FOLLOWERS
 from core.models.loading import LoadedModel
 from core.util.hooks import conv_layers
 

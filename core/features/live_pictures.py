@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from core.features.conv_arithmetic import ReceptiveField
 from core.features.live_cell import LiveCell, PoolCell, Sweep
 from core.features.pictures import WEIGHT_COLORMAP
+from core.features.receptive_fields import ReceptiveField
 from core.viz.render import apply_colormap, normalize, upscale_nearest
 from core.viz.theme import FONT, styled
 

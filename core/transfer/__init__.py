@@ -4,8 +4,9 @@ and the embedding map of the backbone's features."""
 from core.transfer.charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
 from core.transfer.embedding import EmbeddingMap, backbone_map
 from core.transfer.embedding_charts import PROJECTIONS, embedding_figure
+from core.transfer.records import RunConfig, RunRecord
 from core.transfer.results import comparison, confusion, mistakes, overview, strategy_grad_cams, trained_module
-from core.transfer.store import RunConfig, RunRecord, list_runs, read_run, read_status
+from core.transfer.store import list_runs, read_run, read_status
 from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     FINE_TUNING,

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from core import safe_text
 from core.datasets.folders import Dataset
-from core.transfer.store import StrategyRecord
+from core.transfer.records import StrategyRecord
 from core.transfer.strategies import STRATEGIES
 from core.viz.theme import FONT
 

@@ -20,6 +20,7 @@ from torch import nn
 from core.config.device import autocast_dtype
 from core.datasets.tensors import ImageTensors, Preprocess
 from core.errors import ConvLensError
+from core.transfer.records import EpochMetrics, Evaluation
 from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     MOMENTUM,
@@ -33,28 +34,6 @@ from core.transfer.strategies import (
 
 class Cancelled(ConvLensError):
     """The user cancelled the run."""
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    """One epoch of one strategy; ``seconds`` counts from the strategy's start."""
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Validation loss and accuracy, with the predicted class and its probability per image."""
-
-    loss: float
-    accuracy: float
-    predictions: tuple[int, ...]
-    confidences: tuple[float, ...]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from core.datasets.tensors import Preprocess
 from core.errors import DatasetError
 from core.models import registry as zoo
 from core.models import weights
-from core.transfer.store import RunRecord, StrategyRecord
+from core.transfer.records import RunRecord, StrategyRecord
 from core.transfer.strategies import STRATEGIES, replace_head
 from core.viz import render
 

@@ -28,19 +28,27 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 from torch import nn
 
 from core.config.settings import get_settings
-from core.transfer.loop import EpochMetrics, Evaluation
-from core.transfer.strategies import STRATEGIES, TrainSettings
+from core.transfer.records import (
+    BestEpoch,
+    DatasetSnapshot,
+    EpochMetrics,
+    Evaluation,
+    RunConfig,
+    RunRecord,
+    RunStatus,
+    StrategyRecord,
+)
+from core.transfer.strategies import STRATEGIES
 from core.util.files import write_atomic
 
-ACTIVE = ("starting", "running")  # the final states: done, cancelled, stopped, failed, interrupted
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
 CANCEL_FILE = "cancel"
@@ -54,116 +62,12 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """What a run trains: the dataset folder, the zoo model and its weights, the strategies."""
-
-    dataset: str
-    model: str
-    pretrained: bool
-    strategies: tuple[str, ...]
-    train: TrainSettings = field(default_factory=TrainSettings)
-    val_ratio: float = 0.2
-
-    def __post_init__(self) -> None:
-        if not self.strategies:
-            labels = ", ".join(s.label for s in STRATEGIES.values())
-            raise ValueError(f"strategies is empty: choose at least one of {labels}.")
-        if unknown := [s for s in self.strategies if s not in STRATEGIES]:
-            raise ValueError(f"unknown strategies {unknown}; use some of {', '.join(STRATEGIES)}.")
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> RunConfig:
-        return cls(**{**data, "strategies": tuple(data["strategies"]), "train": TrainSettings(**data["train"])})
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """Where a run stands. ``progress`` is overall (0 to 1); ``eta_seconds`` is for the current strategy."""
-
-    state: str
-    pid: int | None = None
-    heartbeat: float = 0.0
-    started: float = 0.0
-    finished: float | None = None
-    strategy: str | None = None
-    phase: str = ""
-    done: int = 0
-    total: int = 0
-    progress: float = 0.0
-    eta_seconds: float | None = None
-    message: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-
-@dataclass(frozen=True)
-class BestEpoch:
-    """The checkpointed epoch of a strategy and its validation predictions."""
-
-    epoch: int
-    accuracy: float
-    predictions: tuple[int, ...]
-    confidences: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class StrategyRecord:
-    """A strategy's history so far, its best epoch and checkpoint."""
-
-    key: str
-    history: tuple[EpochMetrics, ...]
-    trainable_params: int | None
-    seconds: float | None
-    best: BestEpoch | None
-    checkpoint: Path | None
-
-    @property
-    def last_good_epoch(self) -> int:
-        return len(self.history)
-
-
-@dataclass(frozen=True)
-class DatasetSnapshot:
-    """The data a run used: class names, the split (paths relative to ``root``) and skipped files."""
-
-    root: str
-    classes: tuple[str, ...]
-    train: tuple[tuple[str, int], ...]
-    val: tuple[tuple[str, int], ...]
-    skipped: tuple[tuple[str, str], ...]
-
-    def val_path(self, index: int) -> Path:
-        return Path(self.root) / self.val[index][0]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """Everything on disk about one run."""
-
-    run_id: str
-    path: Path
-    config: RunConfig
-    status: RunStatus
-    strategies: dict[str, StrategyRecord]
-    dataset: DatasetSnapshot | None
-
-
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     try:  # a killed child that its parent has not reaped yet is a zombie: gone all the same
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
 
 

@@ -28,15 +28,9 @@ from core.datasets.tensors import ImageTensors, Preprocess, decode_split
 from core.errors import ConvLensError, DatasetError
 from core.models import registry as zoo
 from core.models.loading import copy_module, get_model
-from core.transfer.loop import Cancelled, EpochMetrics, Evaluation, Observer, train_strategy
-from core.transfer.store import (
-    DISK_FULL,
-    HEARTBEAT_SECONDS,
-    DatasetSnapshot,
-    RunConfig,
-    RunWriter,
-    read_config,
-)
+from core.transfer.loop import Cancelled, Observer, train_strategy
+from core.transfer.records import DatasetSnapshot, EpochMetrics, Evaluation, RunConfig
+from core.transfer.store import DISK_FULL, HEARTBEAT_SECONDS, RunWriter, read_config
 from core.transfer.strategies import STRATEGIES, Strategy
 
 log = logging.getLogger("convlens")

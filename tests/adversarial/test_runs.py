@@ -17,7 +17,8 @@ import pytest
 from core.config import limits
 from core.transfer import store as runs
 from core.transfer import supervisor as run_manager
-from core.transfer.store import RunConfig, RunWriter, list_runs, read_run
+from core.transfer.records import RunConfig
+from core.transfer.store import RunWriter, list_runs, read_run
 from core.util import slots as run_slots
 from tests.conftest import ROOT
 

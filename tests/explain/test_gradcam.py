@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 from torchvision.models import resnet18
 
-from core.explain import methods
+from core.explain import captum_methods, methods
 from core.explain.gradcam import grad_cam, grad_cams
 from core.explain.target_layers import default_layer, layer_choices, model_view
 from core.io.assets import sample_images
@@ -366,12 +366,12 @@ def test_guided_grad_cam_hooks_a_private_view_never_the_shared_model(
 ) -> None:
     hooked = []
 
-    class Spy(methods.ca.GuidedGradCam):
+    class Spy(captum_methods.ca.GuidedGradCam):
         def __init__(self, model: nn.Module, layer: nn.Module) -> None:
             hooked.append(model)
             super().__init__(model, layer)
 
-    monkeypatch.setattr(methods.ca, "GuidedGradCam", Spy)
+    monkeypatch.setattr(captum_methods.ca, "GuidedGradCam", Spy)
     params = list(shared.module.parameters())
     result = methods.attribute(shared, cat, "guided_grad_cam", 281, "layer4.1")
     assert hooked and hooked[0] is not shared.module

@@ -9,6 +9,7 @@ from PIL import Image
 from torch import nn
 
 from core.features import capture as activations
+from core.features import conv_maps
 from core.features import pictures as feature_views
 from core.features.capture import (
     ACTIVATIONS,
@@ -17,8 +18,8 @@ from core.features.capture import (
     get_activations,
     input_sizes,
     model_input,
-    record_conv_maps,
 )
+from core.features.conv_maps import record_conv_maps
 from core.models.layer_table import layer_table
 from core.models.loading import LoadedModel, get_model
 from core.models.registry import entry, list_models, meta_model, model_card
@@ -88,9 +89,9 @@ def test_per_channel_statistics(resnet, picture) -> None:
 
 
 def test_values_too_large_for_float16_stay_float32() -> None:
-    assert activations._to_cpu(torch.full((2, 2), 1e5)).dtype == torch.float32
-    assert activations._to_cpu(torch.tensor([1.0, float("nan")])).dtype == torch.float32
-    assert activations._to_cpu(torch.full((2, 2), -3.5)).dtype == torch.float16
+    assert conv_maps.to_cpu(torch.full((2, 2), 1e5)).dtype == torch.float32
+    assert conv_maps.to_cpu(torch.tensor([1.0, float("nan")])).dtype == torch.float32
+    assert conv_maps.to_cpu(torch.full((2, 2), -3.5)).dtype == torch.float16
 
 
 class InPlace(nn.Module):

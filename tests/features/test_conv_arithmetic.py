@@ -9,15 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torchvision.models import resnet18
 
-from core.features.conv_arithmetic import (
-    ConvSettings,
-    conv_params,
-    model_receptive_fields,
-    output_size,
-    receptive_fields,
-    solve,
-    worked_example,
-)
+from core.features.conv_arithmetic import ConvSettings, conv_params, output_size, solve, worked_example
+from core.features.receptive_fields import model_receptive_fields, receptive_fields
 from core.models.registry import list_models, meta_model
 from core.util.hooks import capture_outputs, conv_layers
 

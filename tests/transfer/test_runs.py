@@ -14,8 +14,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from core.transfer import supervisor as run_manager
 from core.transfer.loop import evaluate
+from core.transfer.records import RunConfig
 from core.transfer.results import comparison, confusion, mistakes, trained_module
-from core.transfer.store import RunConfig, RunWriter, list_runs, read_config, read_run, read_status
+from core.transfer.store import RunWriter, list_runs, read_config, read_run, read_status
 from core.transfer.strategies import TrainSettings
 from core.transfer.worker import run_job
 from tests.tiny_datasets import make_dataset

@@ -11,7 +11,8 @@ from core.models import registry as zoo
 from core.models import weights
 from core.models.classroom import TinyVGG
 from core.transfer.loop import Cancelled, Observer, evaluate, train_strategy
-from core.transfer.store import RunConfig, RunWriter, read_run
+from core.transfer.records import RunConfig
+from core.transfer.store import RunWriter, read_run
 from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
