@@ -29,16 +29,9 @@ from core.detection.candidates import (
     steps_csv,
 )
 from core.detection.inside_pictures import cam_picture, candidates_picture, grid_base, grid_picture, nms_picture
-from core.detection.metrics import (
-    DETECTION_COLUMNS,
-    DetectionReport,
-    class_rows,
-    classes_seen,
-    detection_rows,
-    evaluate,
-    report_csv,
-)
+from core.detection.metrics import DetectionReport, classes_seen, evaluate
 from core.detection.pictures import confusion_figure, draw_detections, iou_arithmetic, iou_picture, legend, pr_figure
+from core.detection.report_tables import DETECTION_COLUMNS, class_rows, detection_rows, report_csv
 from core.detection.yolo import (
     IMGSZ,
     RAW_CONF,

@@ -8,14 +8,11 @@ interpolated precision; mAP averages it over the classes that have ground truth.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import safe_text
 from core.detection.boxes import Detections, GroundTruth, iou_matrix
 
 COCO_IOUS = np.linspace(0.5, 0.95, 10)  # the thresholds of AP50-95, as pycocotools builds them
@@ -218,6 +215,27 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _class_metrics(
+    runs: dict[int, _ClassRuns], names: Mapping[int, str]
+) -> tuple[tuple[ClassMetrics, ...], tuple[PRCurve, ...]]:
+    """Counts and AP of every class that has truth boxes or shown detections, and their PR curves."""
+    classes, curves = [], []
+    for class_id in sorted(runs):
+        run, name = runs[class_id], names.get(class_id, str(class_id))
+        if not run.n_gt and not run.tp + run.fp:
+            continue
+        ap50 = ap50_95 = ap_at = None
+        if run.n_gt:
+            curve = interpolated_precision(np.concatenate(run.scores), np.concatenate(run.matched, axis=1), run.n_gt)
+            ap = curve.mean(axis=1)
+            ap50, ap50_95, ap_at = float(ap[0]), float(ap[:-1].mean()), float(ap[-1])
+        metrics = ClassMetrics(class_id, name, run.n_gt, run.tp, run.fp, run.n_gt - run.tp, ap50, ap50_95, ap_at)
+        classes.append(metrics)
+        if run.n_gt:
+            curves.append(PRCurve(name, RECALL_POINTS, curve[-1], ap_at, (metrics.recall, metrics.precision)))
+    return tuple(classes), tuple(curves)
+
+
 def evaluate(
     detections: Sequence[Detections],
     truths: Sequence[GroundTruth | None],
@@ -251,28 +269,15 @@ def evaluate(
         _unjudged(d.take(d.scores >= conf)) if t is None else _judge(d, t, conf, thresholds, runs)
         for d, t in zip(detections, truths, strict=True)
     )
-    classes, curves = [], []
-    for class_id in sorted(runs):
-        run, name = runs[class_id], names.get(class_id, str(class_id))
-        if not run.n_gt and not run.tp + run.fp:
-            continue
-        ap50 = ap50_95 = ap_at = None
-        if run.n_gt:
-            curve = interpolated_precision(np.concatenate(run.scores), np.concatenate(run.matched, axis=1), run.n_gt)
-            ap = curve.mean(axis=1)
-            ap50, ap50_95, ap_at = float(ap[0]), float(ap[:-1].mean()), float(ap[-1])
-        metrics = ClassMetrics(class_id, name, run.n_gt, run.tp, run.fp, run.n_gt - run.tp, ap50, ap50_95, ap_at)
-        classes.append(metrics)
-        if run.n_gt:
-            curves.append(PRCurve(name, RECALL_POINTS, curve[-1], ap_at, (metrics.recall, metrics.precision)))
-    rated = [c for c in classes if c.n_gt]
+    per_class, curves = _class_metrics(runs, names)
+    rated = [c for c in per_class if c.n_gt]
     total = ClassMetrics(
         -1,
         "all",
-        sum(c.n_gt for c in classes),
-        sum(c.tp for c in classes),
-        sum(c.fp for c in classes),
-        sum(c.fn for c in classes),
+        sum(c.n_gt for c in per_class),
+        sum(c.tp for c in per_class),
+        sum(c.fp for c in per_class),
+        sum(c.fn for c in per_class),
         _mean([c.ap50 for c in rated]),
         _mean([c.ap50_95 for c in rated]),
         _mean([c.ap_at_iou for c in rated]),
@@ -281,9 +286,9 @@ def evaluate(
         conf,
         iou,
         results,
-        tuple(classes),
+        per_class,
         total,
-        tuple(curves),
+        curves,
         confusion_matrix(results, names, iou),
         sum(t is not None for t in truths),
     )
@@ -293,58 +298,3 @@ def classes_seen(detections: Sequence[Detections], truths: Sequence[GroundTruth 
     """The class ids among detections at or above ``conf`` and in the ground truth, sorted."""
     found = {int(c) for d in detections for c in d.classes[d.scores >= conf]}
     return sorted(found.union(*(t.classes.tolist() for t in truths if t is not None)))
-
-
-DETECTION_COLUMNS = ("verdict", "class", "confidence", "IoU", "box (x1, y1, x2, y2)")
-CLASS_COLUMNS = ("class", "truth boxes", "TP", "FP", "FN", "precision", "recall", "F1", "AP50", "AP50-95")
-
-
-def detection_rows(result: ImageResult, names: Mapping[int, str]) -> list[dict[str, object]]:
-    """One table row per detection of an image (verdict "-" without ground truth), best first."""
-    judged = result.truth is not None
-    dets = result.detections
-    return [
-        dict(
-            zip(
-                DETECTION_COLUMNS,
-                (
-                    ("TP" if tp else "FP") if judged else "-",
-                    names.get(int(c), str(c)),
-                    float(score),
-                    float(iou) if judged else None,
-                    ", ".join(f"{v:.0f}" for v in box),
-                ),
-                strict=True,
-            )
-        )
-        for box, score, c, tp, iou in zip(
-            dets.boxes, dets.scores, dets.classes, result.det_tp, result.det_iou, strict=True
-        )
-    ]
-
-
-def class_rows(report: DetectionReport) -> list[dict[str, object]]:
-    """One table row per class and a last one for all (None where a score is undefined)."""
-    return [
-        dict(
-            zip(
-                CLASS_COLUMNS,
-                (c.name, c.n_gt, c.tp, c.fp, c.fn, c.precision, c.recall, c.f1, c.ap50, c.ap50_95),
-                strict=True,
-            )
-        )
-        for c in (*report.classes, report.total)
-    ]
-
-
-def report_csv(report: DetectionReport) -> str:
-    """The per-class table as CSV, with the thresholds on every row (empty cells where undefined)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CLASS_COLUMNS, "confidence threshold", "IoU threshold"])
-    for row in class_rows(report):
-        cells = [
-            "" if v is None else f"{v:.4f}" if isinstance(v, float) else safe_text.csv_cell(v) for v in row.values()
-        ]
-        writer.writerow([*cells, report.conf, report.iou])
-    return out.getvalue()

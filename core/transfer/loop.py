@@ -122,7 +122,7 @@ def _features(
     return torch.cat(found)
 
 
-def evaluate(
+def validate(
     model: nn.Module,
     inputs: torch.Tensor,
     labels: torch.Tensor,
@@ -181,6 +181,46 @@ def _pipeline(
     return module.get_submodule(head), train_x, _same, val_x, _same
 
 
+@dataclass(frozen=True)
+class _Epoch:
+    """What one training epoch needs besides the data."""
+
+    model: nn.Module
+    frozen: list[nn.Module]  # blocks kept in eval mode (their batch-norm statistics stay)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    observer: Observer
+    phase: str
+
+
+def _train_epoch(
+    run: _Epoch, train_x: torch.Tensor, train_y: torch.Tensor, prepare: Callable, batch: int
+) -> tuple[float, float]:
+    """One pass over the training data in random batches; returns (mean loss, accuracy)."""
+    run.model.train()
+    for block in run.frozen:
+        block.eval()
+    device = train_y.device
+    chunks = _batches(len(train_y), batch, run.generator)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for i, idx in enumerate(chunks, start=1):
+        run.observer.check()
+        x, y = prepare(train_x[idx], run.generator), train_y[idx]
+        with _autocast(device):
+            logits = run.model(x).float()
+        loss = nn.functional.cross_entropy(logits, y)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        run.observer.progress(run.phase, i, len(chunks))
+    return loss_sum / seen, correct / seen
+
+
 def train_strategy(
     strategy: Strategy,
     module: nn.Module,
@@ -228,29 +268,17 @@ def train_strategy(
     history: list[EpochMetrics] = []
     best: tuple[int, Evaluation] | None = None
     for epoch in range(1, settings.epochs + 1):
-        model.train()
-        for block in frozen:
-            block.eval()
-        chunks = _batches(len(train_y), settings.batch_size, generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i, idx in enumerate(chunks, start=1):
-            observer.check()
-            x, y = train_prep(train_x[idx], generator), train_y[idx]
-            with _autocast(device):
-                logits = model(x).float()
-            loss = nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            observer.progress(f"epoch {epoch}", i, len(chunks))
+        train_loss, train_acc = _train_epoch(
+            _Epoch(model, frozen, optimizer, scaler, generator, observer, f"epoch {epoch}"),
+            train_x,
+            train_y,
+            train_prep,
+            settings.batch_size,
+        )
         scheduler.step()
-        evaluation = evaluate(model, val_x, val_y, val_prep, settings.batch_size, observer)
+        evaluation = validate(model, val_x, val_y, val_prep, settings.batch_size, observer)
         metrics = EpochMetrics(
-            epoch, loss_sum / seen, correct / seen, evaluation.loss, evaluation.accuracy, time.perf_counter() - start
+            epoch, train_loss, train_acc, evaluation.loss, evaluation.accuracy, time.perf_counter() - start
         )
         history.append(metrics)
         improved = best is None or evaluation.accuracy > best[1].accuracy

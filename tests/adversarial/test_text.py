@@ -15,7 +15,8 @@ from core import safe_text
 from core.datasets.folders import load_dataset
 from core.detection import pictures as det_render
 from core.detection.boxes import GroundTruth, make_detections
-from core.detection.metrics import evaluate, report_csv
+from core.detection.metrics import evaluate
+from core.detection.report_tables import report_csv
 from core.transfer import charts as transfer_charts
 from tests.apptest import open_page, texts
 from tests.conftest import ROOT

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from core.detection.boxes import Detections, GroundTruth, iou_parts, make_detections, xyxy_to_xywh
-from core.detection.metrics import BACKGROUND, detection_rows, evaluate, match, report_csv
+from core.detection.metrics import BACKGROUND, evaluate, match
 from core.detection.pictures import (
     FN,
     FP,
@@ -25,6 +25,7 @@ from core.detection.pictures import (
     iou_picture,
     pr_figure,
 )
+from core.detection.report_tables import detection_rows, report_csv
 
 NAMES = {i: f"class{i}" for i in range(40)}
 

@@ -13,7 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from core.transfer import supervisor as run_manager
-from core.transfer.loop import evaluate
+from core.transfer.loop import validate
 from core.transfer.records import RunConfig
 from core.transfer.results import comparison, confusion, mistakes, trained_module
 from core.transfer.store import RunWriter, list_runs, read_config, read_run, read_status
@@ -59,7 +59,7 @@ def test_the_checkpoint_reproduces_the_best_predictions(tiny_run) -> None:
             module = trained_module(record, strategy, torch.device("cpu"))
             images = torch.stack([PREPROCESS.decode(record.dataset.val_path(i)) for i in range(10)])
             labels = torch.tensor([label for _, label in record.dataset.val])
-            again = evaluate(module, images, labels, PREPROCESS.batch, 4)
+            again = validate(module, images, labels, PREPROCESS.batch, 4)
             assert again.predictions == strategy.best.predictions
             matrix = confusion(record, strategy)
             assert matrix.sum() == 10 and matrix.trace() == round(strategy.best.accuracy * 10)

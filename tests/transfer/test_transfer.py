@@ -10,7 +10,7 @@ from torch import nn
 from core.models import registry as zoo
 from core.models import weights
 from core.models.classroom import TinyVGG
-from core.transfer.loop import Cancelled, Observer, evaluate, train_strategy
+from core.transfer.loop import Cancelled, Observer, train_strategy, validate
 from core.transfer.records import RunConfig
 from core.transfer.store import RunWriter, read_run
 from core.transfer.strategies import (
@@ -182,7 +182,7 @@ def test_evaluate_matches_a_manual_count() -> None:
     module = tiny_net().eval()
     replace_head(module, 2)
     split = coloured_split(9)
-    result = evaluate(module, split.images, split.labels, PREPROCESS.batch, 4)
+    result = validate(module, split.images, split.labels, PREPROCESS.batch, 4)
     with torch.no_grad():
         logits = module(PREPROCESS.batch(split.images))
     assert result.predictions == tuple(logits.argmax(1).tolist())
