@@ -26,6 +26,7 @@ from core.detection.yolo import YOLO_WEIGHTS
 from core.errors import WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
+from core.util import downloads
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -136,8 +137,8 @@ def _problem(folder: Path, entry: KitFile, checksums: bool) -> str | None:
     if size != entry.size:
         return f"{size:,} bytes where the manifest says {entry.size:,}: incomplete or replaced"
     if checksums:
-        digest = weights.sha256_of(path)
-        prefix = weights.expected_hash_prefix(entry.name)
+        digest = downloads.sha256_of(path)
+        prefix = downloads.expected_hash_prefix(entry.name)
         if prefix and not digest.startswith(prefix):
             return f"corrupt: its sha256 does not start with {prefix} as its name says"
         if digest != entry.sha256:
@@ -217,12 +218,12 @@ def download(
             continue
         report = None if progress is None else lambda done, total, name=name: progress(name, done, total)
         try:
-            weights.download_file(_source(model, kind, name, mirror), folder / name, report)
+            downloads.download_file(_source(model, kind, name, mirror), folder / name, report)
         except WeightsUnavailable as exc:
             failures.append(str(exc))
             continue
         path = folder / name
-        entries[name] = KitFile(name, model, kind, path.stat().st_size, weights.sha256_of(path))
+        entries[name] = KitFile(name, model, kind, path.stat().st_size, downloads.sha256_of(path))
         _write_manifest(folder, list(entries.values()))
     _write_manifest(folder, list(entries.values()))
     if failures:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from bench.common import machine
 from core.datasets.shapes import BASE_CLASSES, ShapeSet, generate
@@ -82,13 +83,11 @@ def fold_batch_norm(model: TinyVGG) -> TinyVGG:
     """The same function (in eval mode) without BatchNorm: each one's scale and shift moved into its convolution."""
     plain = TinyVGG(model.classifier.out_features, model.channels, pooled_blocks=model.pooled_blocks, convs=model.convs)
     state = {f"classifier.{k}": v for k, v in model.classifier.state_dict().items()}
-    with torch.no_grad():
-        for name, conv in model.features.named_children():
-            if isinstance(conv, nn.Conv2d):
-                norm = model.features.get_submodule(name.replace("conv", "bn"))
-                scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-                state[f"features.{name}.weight"] = conv.weight * scale[:, None, None, None]
-                state[f"features.{name}.bias"] = (conv.bias - norm.running_mean) * scale + norm.bias
+    for name, conv in model.features.named_children():
+        if isinstance(conv, nn.Conv2d):
+            norm = model.features.get_submodule(name.replace("conv", "bn"))
+            fused = fuse_conv_bn_eval(conv, norm)
+            state[f"features.{name}.weight"], state[f"features.{name}.bias"] = fused.weight, fused.bias
     plain.load_state_dict(state)
     return plain.eval()
 

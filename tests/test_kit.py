@@ -15,6 +15,7 @@ from core.errors import WeightsUnavailable
 from core.models import classroom, weights
 from core.models import registry as zoo
 from core.models.loading import MODELS, get_model
+from core.util import downloads
 from tests.apptest import open_page, texts
 
 KEY, YOLO_NAME = "kit_tiny", "yolo_kit"
@@ -46,7 +47,7 @@ def mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     torch.manual_seed(1)
     draft = folder / "draft.pth"
     torch.save(classroom.TinyVGG().state_dict(), draft)
-    name = f"tinyvgg_kit-{weights.sha256_of(draft)[:8]}.pth"
+    name = f"tinyvgg_kit-{downloads.sha256_of(draft)[:8]}.pth"
     draft.rename(folder / name)
     card = dataclasses.replace(
         zoo.model_card(classroom.KEY),
@@ -126,7 +127,7 @@ def test_official_name_with_other_content_is_refused(tmp_path: Path) -> None:
         "model": "resnet18",
         "kind": kit.CLASSIFIER,
         "size": (hub / card.weights_file).stat().st_size,
-        "sha256": weights.sha256_of(hub / card.weights_file),
+        "sha256": downloads.sha256_of(hub / card.weights_file),
     }
     (folder / kit.MANIFEST).write_text(json.dumps({"format": 1, "files": [entry]}))
     assert kit.verify(folder).problems == (

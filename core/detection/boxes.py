@@ -32,12 +32,6 @@ def as_boxes(boxes: object) -> np.ndarray:
     return array
 
 
-def xywh_to_xyxy(boxes: object) -> np.ndarray:
-    """Corner-and-size boxes (COCO's ``x, y, w, h``) to corners."""
-    b = as_boxes(boxes)
-    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
-
-
 def xyxy_to_xywh(boxes: object) -> np.ndarray:
     """Corners to COCO's ``x, y, w, h``."""
     b = as_boxes(boxes)
@@ -238,16 +232,6 @@ def parse_yolo_labels(text: str, names: Mapping[int, str] | None = None, source:
         classes.append(class_id)
         centres.append(values)
     return Labels(np.clip(cxcywh_to_xyxy(centres), 0.0, 1.0), np.array(classes, dtype=np.int64), tuple(issues))
-
-
-def format_yolo_labels(classes: Iterable[int], boxes: object, width: int, height: int) -> str:
-    """Write pixel corner boxes as YOLO label lines (the inverse of :func:`parse_yolo_labels`)."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"width and height must be positive, got {width}x{height}.")
-    centres = xyxy_to_cxcywh(boxes) / np.array([width, height, width, height])
-    return "".join(
-        f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, (x, y, w, h) in zip(classes, centres, strict=True)
-    )
 
 
 TRUTH_COLUMNS = ("image", "class", "x1", "y1", "x2", "y2")  # one box a row, corners in pixels

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Mapping
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from core.detection.box_cams import BoxCam
 from core.detection.candidates import NmsRun, RawOutput
@@ -95,7 +95,7 @@ def candidates_picture(raw: RawOutput, indices: np.ndarray, opacity: float = 0.3
         picture = raw.letterboxed.copy()
         draw = ImageDraw.Draw(picture, "RGBA")  # RGBA colours blend into the RGB picture
         for box in raw.boxes[indices].tolist():
-            draw.rectangle(tuple(box), outline=(*_rgb(CANDIDATE), round(255 * opacity)), width=2)
+            draw.rectangle(tuple(box), outline=(*ImageColor.getrgb(CANDIDATE), round(255 * opacity)), width=2)
         return picture
     size = raw.letterboxed.size[0]
     density = outline_density(raw.boxes[indices], size)
@@ -110,12 +110,10 @@ def _tint(image: Image.Image, alpha: np.ndarray) -> Image.Image:
     rows, cols = np.nonzero(alpha)
     base = pixels[rows, cols].astype(np.float32)
     weight = alpha[rows, cols, None]
-    pixels[rows, cols] = (base + (np.array(_rgb(CANDIDATE), dtype=np.float32) - base) * weight).astype(np.uint8)
+    pixels[rows, cols] = (base + (np.array(ImageColor.getrgb(CANDIDATE), dtype=np.float32) - base) * weight).astype(
+        np.uint8
+    )
     return Image.fromarray(pixels)
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[k : k + 2], 16) for k in (1, 3, 5))  # type: ignore[return-value]
 
 
 def nms_picture(raw: RawOutput, run: NmsRun, step: int, names: Mapping[int, str]) -> Image.Image:

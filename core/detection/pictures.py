@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from core import safe_text
 from core.detection.boxes import IoUParts
@@ -34,15 +34,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
 @functools.lru_cache(maxsize=512)
 def _dashes(length: int, width: int, colour: str, horizontal: bool) -> Image.Image:
     """A strip of ``colour`` dashes alternating with dark ones (cached: sides repeat from draw to draw)."""
     on = (np.arange(length) // (4 * width)) % 2 == 0
-    strip = np.broadcast_to(np.where(on[:, None], _rgb(colour), _rgb(OUTLINE)).astype(np.uint8), (width, length, 3))
+    strip = np.broadcast_to(
+        np.where(on[:, None], ImageColor.getrgb(colour), ImageColor.getrgb(OUTLINE)).astype(np.uint8),
+        (width, length, 3),
+    )
     return Image.fromarray(np.ascontiguousarray(strip if horizontal else strip.transpose(1, 0, 2)))
 
 

@@ -61,6 +61,7 @@ _PT_REFUSED = (
 def ultralytics_module() -> ModuleType:
     """Import Ultralytics with installs, online checks and telemetry off; its settings go to CONVLENS_HOME."""
     home = get_settings().home
+    pillow_open = Image.open  # before Ultralytics replaces it process-wide
     os.environ["YOLO_OFFLINE"] = "1"  # no online check, hence no update check, telemetry or error reports
     os.environ["YOLO_AUTOINSTALL"] = "false"  # never pip install a missing package at run time
     os.environ["YOLO_CONFIG_DIR"] = str(home)  # its settings.json: HOME/Ultralytics/settings.json
@@ -69,14 +70,14 @@ def ultralytics_module() -> ModuleType:
     quiet.silence_openvino()  # OpenVINO's import-time telemetry: opted out, kept inside HOME
     quiet.silence_onnxruntime()
     import ultralytics
-    from ultralytics.utils import SETTINGS, patches
+    from ultralytics.utils import SETTINGS
 
     if SETTINGS.get("sync"):
         SETTINGS.update(sync=False)
     # Ultralytics replaces PIL.Image.open process-wide with a version that, on a file Pillow cannot read, tries
     # to install pi-heif and then fails with ModuleNotFoundError. Put Pillow's own back: core.io.images relies on
     # its errors, and ConvLens hands Ultralytics decoded images only.
-    Image.open = patches._image_open
+    Image.open = pillow_open
     return ultralytics
 
 

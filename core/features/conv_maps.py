@@ -12,13 +12,11 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
 from core.util.hooks import conv_layers
 
-_FLOAT16_EXPONENT = 0x7C00  # all exponent bits set: inf or NaN
 # Shape-preserving, per-position modules that usually follow a convolution.
 FOLLOWERS = (
     nn.modules.batchnorm._BatchNorm,
@@ -43,8 +41,7 @@ FOLLOWERS = (
 def to_cpu(tensor: torch.Tensor) -> torch.Tensor:
     """A CPU copy in float16 (half the memory), or float32 when values do not fit in float16."""
     half = tensor.detach().to("cpu", torch.float16, copy=True)
-    exponent = half.numpy().view(np.uint16) & _FLOAT16_EXPONENT
-    if (exponent == _FLOAT16_EXPONENT).any():  # inf or NaN: too large for float16 (or not a number)
+    if not torch.isfinite(half).all():  # inf or NaN: too large for float16 (or not a number)
         return tensor.detach().to("cpu", torch.float32, copy=True)
     return half
 

@@ -23,6 +23,7 @@ from core.errors import WeightsUnavailable
 from core.io.preprocess import Preprocess
 from core.models import weights
 from core.models.registry import ModelCard, entry, model_card
+from core.util import downloads
 from core.util.cache import ModelCache
 
 RANDOM_SEED = 0
@@ -67,7 +68,7 @@ class LoadedModel:
 
 
 def _build(
-    key: str, pretrained: bool, device: torch.device, download: bool, progress: weights.Progress | None
+    key: str, pretrained: bool, device: torch.device, download: bool, progress: downloads.Progress | None
 ) -> LoadedModel:
     card, zoo_entry = model_card(key), entry(key)
     if pretrained:
@@ -107,7 +108,7 @@ def get_model(
     *,
     pretrained: bool = True,
     download: bool = False,
-    progress: weights.Progress | None = None,
+    progress: downloads.Progress | None = None,
     device: torch.device | None = None,
 ) -> LoadedModel:
     """Return ``key`` ready for inference, from the cache when possible.
@@ -127,17 +128,6 @@ def get_model(
     entry(key)  # validate before touching the cache
     device = device or default_device()
     return MODELS.get((key, pretrained, str(device)), lambda: _build(key, pretrained, device, download, progress))
-
-
-def from_state_dict(
-    key: str, source, *, name: str = "uploaded weights", device: torch.device | None = None
-) -> LoadedModel:
-    """Build ``key`` with a user's state-dict file (read with ``weights_only=True``), uncached."""
-    card, zoo_entry = model_card(key), entry(key)
-    device = device or default_device()
-    module = zoo_entry.build()
-    weights.apply_state_dict(module, weights.read_state_dict(source), card.label)
-    return LoadedModel(key, card, _ready(module, device, card.crop_size), True, name, device, zoo_entry.transforms())
 
 
 def copy_module(model: LoadedModel) -> nn.Module:

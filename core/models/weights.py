@@ -12,17 +12,11 @@ is refused and its code never runs.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import pickletools
 import re
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,28 +28,12 @@ from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
 from core.models import classroom
 from core.models.registry import DEFAULT_KEY, ZOO, ModelCard, model_card, zoo_cards
-
-Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
-_HASH = re.compile(r"-([a-f0-9]{6,})\.")
+from core.util import downloads
 
 
 def hub_checkpoints_dir() -> Path:
     """The folder torchvision downloads to (honours ``TORCH_HOME``)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def expected_hash_prefix(filename: str) -> str | None:
-    """torchvision file names embed the start of the file's sha256: ``resnet18-f37072fd.pth``."""
-    match = _HASH.search(filename)
-    return match.group(1) if match else None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -103,46 +81,7 @@ def unavailable_message(card: ModelCard, reason: str) -> str:
     )
 
 
-def download_file(url: str, target: Path, progress: Progress | None = None, timeout: float = 15.0) -> Path:
-    """Download ``url`` to ``target``; the file appears under its name only when complete.
-
-    When ``target``'s name embeds a sha256 prefix (torchvision's do), the download must match it.
-    ``file://`` URLs are read even when ``CONVLENS_OFFLINE`` is set: they are not the network.
-
-    Raises:
-        WeightsUnavailable: offline, the download failed, or it is corrupt; the message says which.
-    """
-    if get_settings().offline and urllib.parse.urlsplit(url).scheme != "file":
-        raise WeightsUnavailable(f"Cannot download `{target.name}`: CONVLENS_OFFLINE is set.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total, done = int(response.headers.get("Content-Length") or 0), 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        prefix = expected_hash_prefix(target.name)
-        if prefix and not digest.hexdigest().startswith(prefix):
-            raise WeightsUnavailable(
-                f"The download of `{target.name}` is corrupt (sha256 does not start with {prefix}). Try again."
-            )
-        os.replace(tmp_name, target)
-    except WeightsUnavailable:
-        raise
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise WeightsUnavailable(f"Downloading `{target.name}` from {url} failed: {exc}") from None
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return target
-
-
-def download(card: ModelCard, progress: Progress | None = None, timeout: float = 15.0) -> Path:
+def download(card: ModelCard, progress: downloads.Progress | None = None, timeout: float = 15.0) -> Path:
     """Download ``card``'s weights into the torch hub cache and check their hash.
 
     The file appears under its final name only when complete and verified.
@@ -155,7 +94,7 @@ def download(card: ModelCard, progress: Progress | None = None, timeout: float =
     if get_settings().offline:
         raise WeightsUnavailable(unavailable_message(card, "CONVLENS_OFFLINE is set"))
     try:
-        return download_file(card.weights_url, hub_checkpoints_dir() / card.weights_file, progress, timeout)
+        return downloads.download_file(card.weights_url, hub_checkpoints_dir() / card.weights_file, progress, timeout)
     except WeightsUnavailable as exc:
         raise WeightsUnavailable(unavailable_message(card, f"download failed: {exc}")) from None
 

@@ -133,14 +133,6 @@ def cancel_run(path: str | Path, owner: str | None, teacher_token: str | None = 
     (Path(path) / CANCEL_FILE).touch()
 
 
-def worker_pid(path: str | Path) -> int | None:
-    """The pid of the worker this server started for the run at ``path``, if it is alive."""
-    _reap()
-    with _LOCK:
-        process = _WORKERS.get(Path(path).name)
-        return process.pid if process is not None else None
-
-
 def wait(path: str | Path, timeout: float, poll: float = 0.2) -> RunRecord:
     """Poll the run until it is no longer active, or raise ``TimeoutError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -14,14 +15,12 @@ from torchvision.ops import box_iou, nms
 from core.detection.boxes import (
     cxcywh_to_xyxy,
     filter_detections,
-    format_yolo_labels,
     ground_truth_from_rows,
     iou_matrix,
     iou_parts,
     make_detections,
     parse_yolo_labels,
     truth_rows,
-    xywh_to_xyxy,
     xyxy_to_cxcywh,
     xyxy_to_xywh,
 )
@@ -72,12 +71,11 @@ def test_iou_parts_are_the_explainers_arithmetic() -> None:
 
 
 def test_format_conversions_by_hand() -> None:
-    assert xywh_to_xyxy([[10, 20, 30, 40]]).tolist() == [[10, 20, 40, 60]]
     assert xyxy_to_xywh([[10, 20, 40, 60]]).tolist() == [[10, 20, 30, 40]]
     assert np.allclose(cxcywh_to_xyxy([[0.5, 0.5, 0.2, 0.4]]), [[0.4, 0.3, 0.6, 0.7]])
     assert np.allclose(xyxy_to_cxcywh([[0.4, 0.3, 0.6, 0.7]]), [[0.5, 0.5, 0.2, 0.4]])
     with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
-        xywh_to_xyxy(np.zeros((2, 3)))
+        xyxy_to_xywh(np.zeros((2, 3)))
 
 
 coordinate = st.floats(-1e4, 1e4, allow_nan=False)
@@ -151,6 +149,16 @@ def test_labels_without_names_accept_any_class_and_an_empty_file_is_empty() -> N
 
 
 unit = st.floats(0.0, 1.0)
+
+
+def format_yolo_labels(classes: Iterable[int], boxes: object, width: int, height: int) -> str:
+    """Pixel corner boxes as YOLO label lines, written as the format says (to round-trip the parser)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"width and height must be positive, got {width}x{height}.")
+    centres = xyxy_to_cxcywh(boxes) / np.array([width, height, width, height])
+    return "".join(
+        f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, (x, y, w, h) in zip(classes, centres, strict=True)
+    )
 
 
 @settings(max_examples=60)

@@ -80,16 +80,14 @@ def by_hand(model: nn.Module, x: torch.Tensor, target: int, layer: nn.Module) ->
     return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0].detach().numpy()
 
 
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-
-
 @pytest.mark.parametrize("layer", ["layer4", "layer3.1.conv2", "layer2"])
 def test_grad_cam_matches_the_definition(net: nn.Module, batch: torch.Tensor, layer: str) -> None:
     maps = grad_cam(net, batch, [7], layer)
     assert maps.shape == (1, SIZE, SIZE) and maps.dtype == np.float32
     assert maps.min() == 0.0 and maps.max() == 1.0
-    assert corr(maps[0], by_hand(net, batch, 7, dict(net.named_modules())[layer])) >= 0.99
+    expected = by_hand(net, batch, 7, dict(net.named_modules())[layer])
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    np.testing.assert_allclose(maps[0], expected, atol=1e-6)  # measured: 0.0 (the same float32 operations)
 
 
 def test_grad_cam_matches_pytorch_grad_cam(net: nn.Module, batch: torch.Tensor) -> None:
@@ -100,7 +98,8 @@ def test_grad_cam_matches_pytorch_grad_cam(net: nn.Module, batch: torch.Tensor) 
     # Frozen weights: the peer needs an input that requires grad to see any gradient at the layer.
     with GradCAM(model=peer_model, target_layers=[peer_model.layer4[-1]]) as peer:
         expected = peer(input_tensor=batch.clone().requires_grad_(), targets=[ClassifierOutputTarget(3)])
-    assert corr(grad_cam(net, batch, [3], net.layer4[-1])[0], expected[0]) >= 0.99
+    # measured: 8.3e-7 (its own min-max scaling and resize in float32)
+    np.testing.assert_allclose(grad_cam(net, batch, [3], net.layer4[-1])[0], expected[0], atol=2e-6)
 
 
 def test_grad_cam_equals_captum_and_keeps_the_conv_output_before_an_inplace_relu(batch: torch.Tensor) -> None:
@@ -111,7 +110,9 @@ def test_grad_cam_equals_captum_and_keeps_the_conv_output_before_an_inplace_relu
     theirs = (theirs - theirs.min()) / (theirs.max() - theirs.min())
     np.testing.assert_allclose(ours[0], theirs, atol=1e-5)
     plain = tiny_vgg(inplace=False)
-    assert corr(ours[0], by_hand(plain, x, 2, plain[3])) >= 0.999
+    expected = by_hand(plain, x, 2, plain[3])
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    np.testing.assert_allclose(ours[0], expected, atol=1e-6)  # measured: 0.0
 
 
 def test_top3_in_one_pass_equals_three_single_maps(net: nn.Module, batch: torch.Tensor) -> None:
@@ -241,10 +242,7 @@ EXPECTED_DEFAULTS = {"resnet18": "layer4.1", "vgg16": "features", "mobilenet_v2"
 
 @pytest.mark.parametrize("key", list_models())
 def test_layer_choices_for_every_zoo_model(key: str) -> None:
-    try:
-        skeleton = meta_model(key)
-    except FileNotFoundError as exc:  # a model whose files are not in this checkout yet
-        pytest.skip(str(exc))
+    skeleton = meta_model(key)  # a shipped model whose files are missing fails here, never skips
     choices = layer_choices(key)
     assert choices.default == EXPECTED_DEFAULTS.get(key, choices.default)
     assert sorted(choices.convs) == sorted(name for name, _ in conv_layers(skeleton))

@@ -9,7 +9,8 @@ import torch
 from core.errors import WeightsError, WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
-from core.models.loading import MODELS, from_state_dict, get_model
+from core.models.loading import MODELS, get_model
+from core.util import downloads
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +86,7 @@ def test_random_bytes_are_not_weights(data: bytes) -> None:
 def test_wrong_architecture_names_the_keys(tmp_path: Path) -> None:
     path = saved_random_weights("mobilenet_v3_small", tmp_path)
     with pytest.raises(WeightsError, match=r"missing keys: bn1\.bias") as info:
-        from_state_dict("resnet18", path)
+        weights.apply_state_dict(zoo.entry("resnet18").build(), weights.read_state_dict(path), "ResNet-18")
     assert "unexpected keys" in str(info.value)
 
 
@@ -94,10 +95,11 @@ def test_checkpoint_dicts_and_data_parallel_prefixes(tmp_path: Path) -> None:
     wrapped = {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "epoch": 3}
     path = tmp_path / "ckpt.pt"
     torch.save(wrapped, path)
-    loaded = from_state_dict("resnet18", path.read_bytes())
-    assert torch.equal(loaded.module.fc.weight, model.fc.weight)
+    module = zoo.entry("resnet18").build()
+    weights.apply_state_dict(module, weights.read_state_dict(path.read_bytes()), "ResNet-18")
+    assert torch.equal(module.fc.weight, model.fc.weight)
 
 
 def test_hash_prefix_is_read_from_torchvision_names() -> None:
-    assert weights.expected_hash_prefix("resnet18-f37072fd.pth") == "f37072fd"
-    assert weights.expected_hash_prefix("efficientnet_b0_rwightman-7f5810bc.pth") == "7f5810bc"
+    assert downloads.expected_hash_prefix("resnet18-f37072fd.pth") == "f37072fd"
+    assert downloads.expected_hash_prefix("efficientnet_b0_rwightman-7f5810bc.pth") == "7f5810bc"
