@@ -22,7 +22,7 @@ import psutil
 from bench.serve import CHROMIUM, CHROMIUM_ARGS, ROOT, offline_env, serve
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models.classify import classify
+from core.models.classification import classify
 from core.models.loading import get_model
 from core.models.weights import default_key
 

@@ -12,7 +12,7 @@ import torch
 from bench.common import Row, median_seconds, table
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models.classify import classify
+from core.models.classification import classify
 from core.models.loading import get_model
 
 

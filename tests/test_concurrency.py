@@ -15,7 +15,7 @@ from core.explain import grad_cams
 from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models.classify import classify
+from core.models.classification import classify
 from core.models.loading import get_model
 from tests.hooks import hook_count
 

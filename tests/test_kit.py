@@ -14,7 +14,7 @@ from core.detection import yolo
 from core.errors import WeightsUnavailable
 from core.models import classroom, weights
 from core.models import registry as zoo
-from core.models.loading import MODELS, get_model
+from core.models.loading import CLASSIFIERS, get_model
 from core.util import downloads
 from tests.apptest import open_page, texts
 
@@ -30,9 +30,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    MODELS.clear()
+    CLASSIFIERS.clear()
     yield
-    MODELS.clear()
+    CLASSIFIERS.clear()
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from torchvision.transforms._presets import ImageClassification
 
 from core.datasets.tensors import ImageTensors, Preprocess
 from core.models import registry as zoo
-from core.models.loading import MODELS
+from core.models.cards import ModelCard, ZooEntry
+from core.models.loading import CLASSIFIERS
 
 KEY = "test_tiny_cnn"
 PREPROCESS = Preprocess(size=16, resize=18, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -46,8 +47,8 @@ def coloured_split(count: int, classes: int = 2, seed: int = 0) -> ImageTensors:
     return ImageTensors(images.to(torch.uint8), labels, tuple(Path(f"img{i}.png") for i in range(count)), ())
 
 
-def _card(entry: zoo.ZooEntry) -> zoo.ModelCard:
-    return zoo.ModelCard(
+def _card(entry: ZooEntry) -> ModelCard:
+    return ModelCard(
         entry.key, "Tiny test CNN", "Test", 2026, "A toy CNN for tests.", 1000, None, None, None, None,
         "none", (), None, None, PREPROCESS.size, PREPROCESS.resize,
     )  # fmt: skip
@@ -63,7 +64,7 @@ def registered() -> Iterator[str]:
         )
 
     zoo.register(
-        zoo.ZooEntry(
+        ZooEntry(
             KEY, "Tiny test CNN", "Test", 2026, "toy", builder=TinyNet, transforms_fn=transforms, card_fn=_card
         )
     )
@@ -72,4 +73,4 @@ def registered() -> Iterator[str]:
     finally:
         zoo.ZOO.pop(KEY, None)
         zoo.model_card.cache_clear()
-        MODELS.clear()
+        CLASSIFIERS.clear()

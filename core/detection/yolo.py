@@ -187,7 +187,7 @@ class YoloModel:
             )
 
 
-MODELS: ModelCache[YoloModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
+DETECTORS: ModelCache[YoloModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
 
 
 def _build(path: Path, label: str, device: torch.device, cache_key: str) -> YoloModel:
@@ -233,7 +233,7 @@ def load_model(path: Path, *, label: str | None = None, device: torch.device | N
         raise WeightsUnavailable(f"{path} does not exist.")
     device = device or default_device()
     key = (str(path), path.stat().st_mtime_ns, str(device))
-    return MODELS.get(key, lambda: _build(path, label or path.name, device, "|".join(map(str, key))))
+    return DETECTORS.get(key, lambda: _build(path, label or path.name, device, "|".join(map(str, key))))
 
 
 def pt_upload_refusal() -> str | None:

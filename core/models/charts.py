@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from core import safe_text
-from core.models.classify import Classification
-from core.models.registry import ModelCard
+from core.models.cards import ModelCard
+from core.models.classification import Classification
 from core.viz.theme import FONT, styled
 
 FAMILY_COLOURS = {

@@ -22,7 +22,8 @@ from core.config.device import default_device, inference
 from core.errors import WeightsUnavailable
 from core.io.preprocess import Preprocess
 from core.models import weights
-from core.models.registry import ModelCard, entry, model_card
+from core.models.cards import ModelCard
+from core.models.registry import entry, model_card
 from core.util import downloads
 from core.util.cache import ModelCache
 
@@ -100,7 +101,7 @@ def _ready(module: nn.Module, device: torch.device, size: int) -> nn.Module:
     return module
 
 
-MODELS: ModelCache[LoadedModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
+CLASSIFIERS: ModelCache[LoadedModel] = ModelCache(limits.MODEL_CACHE_ENTRIES)
 
 
 def get_model(
@@ -127,7 +128,7 @@ def get_model(
     """
     entry(key)  # validate before touching the cache
     device = device or default_device()
-    return MODELS.get((key, pretrained, str(device)), lambda: _build(key, pretrained, device, download, progress))
+    return CLASSIFIERS.get((key, pretrained, str(device)), lambda: _build(key, pretrained, device, download, progress))
 
 
 def copy_module(model: LoadedModel) -> nn.Module:

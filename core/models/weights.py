@@ -27,7 +27,8 @@ from torch import nn
 from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
 from core.models import classroom
-from core.models.registry import DEFAULT_KEY, ZOO, ModelCard, model_card, zoo_cards
+from core.models.cards import ModelCard
+from core.models.registry import DEFAULT_KEY, ZOO, model_card, zoo_cards
 from core.util import downloads
 
 

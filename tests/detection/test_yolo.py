@@ -82,7 +82,7 @@ def test_importing_ultralytics_leaves_pillow_alone(ultralytics) -> None:
 
 def test_models_are_cached_not_reloaded(coco_model) -> None:
     assert yolo.load_model(shared_path(*OPENVINO)) is coco_model
-    assert yolo.MODELS.max_entries == limits.MODEL_CACHE_ENTRIES
+    assert yolo.DETECTORS.max_entries == limits.MODEL_CACHE_ENTRIES
 
 
 def test_too_many_images_are_refused_before_running(coco_model) -> None:

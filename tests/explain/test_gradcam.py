@@ -17,7 +17,7 @@ from core.explain import captum_methods, methods
 from core.explain.gradcam import grad_cam, grad_cams
 from core.explain.target_layers import default_layer, layer_choices, model_view
 from core.io.assets import sample_images
-from core.models.classify import classify
+from core.models.classification import classify
 from core.models.loading import get_model
 from core.models.registry import list_models, meta_model
 from core.util.hooks import conv_layers

@@ -6,7 +6,7 @@ import streamlit as st
 import core.explain
 from core.io.assets import sample_images
 from core.io.images import load_image
-from core.models.classify import classify
+from core.models.classification import classify
 from core.models.loading import get_model
 from dashboard.sidebar import RANDOM
 from tests.apptest import open_page, texts

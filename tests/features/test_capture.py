@@ -20,7 +20,7 @@ from core.features.capture import (
     model_input,
 )
 from core.features.conv_maps import record_conv_maps
-from core.models.layer_table import layer_table
+from core.models.layers import layer_table
 from core.models.loading import LoadedModel, get_model
 from core.models.registry import entry, list_models, meta_model, model_card
 from core.util.hooks import conv_layers
@@ -180,7 +180,7 @@ def test_concurrent_sessions_get_their_own_maps(resnet, picture) -> None:
     expected = capture(resnet, picture, SIZE).layer("layer2.1.conv2").maps.copy()
     stop = threading.Event()
 
-    def classify_loop() -> None:  # like core.models.classify: no lock, no hooks
+    def classify_loop() -> None:  # like core.models.classification: no lock, no hooks
         batch = resnet.to_input(other)
         while not stop.is_set():
             with torch.inference_mode():

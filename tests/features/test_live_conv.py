@@ -22,6 +22,7 @@ from core.features.live_pictures import (
     sweep_figure,
 )
 from core.models import registry as zoo
+from core.models.cards import ZooEntry
 from core.models.loading import LoadedModel
 from tests.bad_images import photo
 from tests.hooks import hook_count
@@ -45,7 +46,7 @@ def _randomise_norms(module: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def _loaded(module: nn.Module, key: str = "test_live", side: int = SIDE) -> LoadedModel:
-    card = _card(zoo.ZooEntry(key, "", "", 0, ""))
+    card = _card(ZooEntry(key, "", "", 0, ""))
     preset = ImageClassification(crop_size=side, resize_size=side, mean=(0.5,) * 3, std=(0.25,) * 3)
     return LoadedModel(key, card, module, True, "test", torch.device("cpu"), preset)
 

@@ -12,9 +12,9 @@ from core.datasets import shapes
 from core.explain import default_layer
 from core.models import classroom, weights
 from core.models import registry as zoo
-from core.models.classify import classify
-from core.models.layer_table import layer_table
-from core.models.loading import MODELS, get_model
+from core.models.classification import classify
+from core.models.layers import layer_table
+from core.models.loading import CLASSIFIERS, get_model
 from scripts.train_classroom import TrainConfig, check, fold_batch_norm, off_centre, to_batch, train
 
 META = json.loads(classroom.METADATA_PATH.read_text())
@@ -22,9 +22,9 @@ META = json.loads(classroom.METADATA_PATH.read_text())
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    MODELS.clear()
+    CLASSIFIERS.clear()
     yield
-    MODELS.clear()
+    CLASSIFIERS.clear()
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import torch
 from core.errors import WeightsError, WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
-from core.models.loading import MODELS, get_model
+from core.models.loading import CLASSIFIERS, get_model
 from core.util import downloads
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    MODELS.clear()
+    CLASSIFIERS.clear()
     yield
-    MODELS.clear()
+    CLASSIFIERS.clear()
 
 
 def saved_random_weights(key: str, folder: Path, seed: int = 1) -> Path:

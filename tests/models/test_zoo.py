@@ -3,8 +3,8 @@ import torch
 
 from core.config.device import pick_device
 from core.models import registry as zoo
-from core.models.classify import classify
-from core.models.layer_table import layer_table
+from core.models.classification import classify
+from core.models.layers import layer_table
 from core.models.loading import get_model
 from tests.bad_images import photo
 
@@ -61,10 +61,10 @@ def test_classify_untrained_model() -> None:
 
 
 def test_random_weights_are_seeded() -> None:
-    from core.models.loading import MODELS
+    from core.models.loading import CLASSIFIERS
 
     first = get_model("resnet18", pretrained=False).module.conv1.weight.clone()
-    MODELS.clear()
+    CLASSIFIERS.clear()
     assert torch.equal(first, get_model("resnet18", pretrained=False).module.conv1.weight)
 
 
