@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from bench.common import Row, median_seconds, table
-from core.detection import box_cams, candidates, inside_pictures, yolo
+from core.detection import box_cams, candidates, inside_pictures, yolo, yolo_files
 from core.detection.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
 from core.detection.metrics import evaluate
 from core.detection.pictures import confusion_figure, draw_detections, pr_figure
@@ -66,7 +66,7 @@ def _pycocotools_ap(detections, truths) -> None:
 def rows(repeat: int = 15) -> list[Row]:
     if not os.environ.get("CONVLENS_WEIGHTS_DIR") and SHARED_WEIGHTS.is_dir():
         os.environ["CONVLENS_WEIGHTS_DIR"] = str(SHARED_WEIGHTS)
-    model = yolo.load_model(yolo.find_model("yolov8n"))
+    model = yolo.load_model(yolo_files.find_model("yolov8n"))
     names = model.names
     samples = {name: load_image(path) for name, path in yolo.sample_images().items()}
     labels = yolo.shipped_labels()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core import kit
-from core.detection import yolo
+from core.detection import yolo_files
 from core.errors import WeightsUnavailable
 from core.models import classroom, weights
 from core.models import registry as zoo
@@ -58,7 +58,7 @@ def mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         bundled_weights=None,
     )
     monkeypatch.setitem(zoo.ZOO, KEY, dataclasses.replace(zoo.entry(classroom.KEY), key=KEY, card_fn=lambda _: card))
-    monkeypatch.setitem(yolo.YOLO_WEIGHTS, YOLO_NAME, f"https://download.example.invalid/{YOLO_NAME}.pt")
+    monkeypatch.setitem(yolo_files.YOLO_WEIGHTS, YOLO_NAME, f"https://download.example.invalid/{YOLO_NAME}.pt")
     (folder / f"{YOLO_NAME}.pt").write_bytes(bytes(range(256)) * 40)
     zoo.model_card.cache_clear()
     yield folder
@@ -84,7 +84,7 @@ def test_kit_from_a_mirror_is_used_by_the_app_without_network(
     assert loaded.trained and loaded.source.startswith("weights folder")
     expected = torch.load(mirror / zoo.model_card(KEY).weights_file, weights_only=True)
     assert torch.equal(loaded.module.features.conv_1_1.weight, expected["features.conv_1_1.weight"])
-    assert yolo.find_model(YOLO_NAME) == folder / f"{YOLO_NAME}.pt"
+    assert yolo_files.find_model(YOLO_NAME) == folder / f"{YOLO_NAME}.pt"
 
 
 def test_verify_names_corrupt_truncated_and_missing_files(mirror: Path, tmp_path: Path, capsys) -> None:

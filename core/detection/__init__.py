@@ -36,20 +36,16 @@ from core.detection.yolo import (
     IMGSZ,
     RAW_CONF,
     RAW_IOU,
-    YOLO_WEIGHTS,
     DetectionBatch,
-    ModelFile,
     YoloModel,
     detect,
-    download_model,
-    find_model,
     load_model,
     load_uploaded_pt,
-    local_models,
     pt_upload_refusal,
     sample_images,
     shipped_labels,
 )
+from core.detection.yolo_files import YOLO_WEIGHTS, ModelFile, download_model, find_model, local_models
 
 __all__ = [
     "ANCHOR_FREE_NOTE",

@@ -4,11 +4,8 @@ Ultralytics is imported on first use, after :func:`ultralytics_module` has switc
 would otherwise do on its own: package installs (``YOLO_AUTOINSTALL``), online checks, update
 checks and telemetry (``YOLO_OFFLINE``, ``sync=False``), writing its settings outside the app's
 folders (``YOLO_CONFIG_DIR`` inside ``CONVLENS_HOME``) and its process-wide patch of
-``PIL.Image.open``. Weights are downloaded only when asked for, with :func:`download_model`.
-
-A name (``yolov8n``) resolves in the weights folder (``CONVLENS_WEIGHTS_DIR``, the offline kit)
-to ``<name>.pt``, then to an exported ``<name>_openvino_model`` or ``<name>_int8_openvino_model``
-folder, then to ``<name>.onnx``. The model runs once per image at a low confidence and a
+``PIL.Image.open``. Model files by name, and downloads, are in :mod:`core.detection.yolo_files`.
+The model runs once per image at a low confidence and a
 permissive NMS; the page filters that cached output (:func:`core.detection.boxes.filter_detections`).
 """
 
@@ -39,8 +36,6 @@ from core.errors import WeightsError, WeightsUnavailable
 from core.io.assets import ASSETS_DIR
 from core.util.cache import ModelCache
 
-_RELEASE = "https://github.com/ultralytics/assets/releases/download/v8.4.0"  # as ultralytics 8.4 downloads
-YOLO_WEIGHTS: dict[str, str] = {name: f"{_RELEASE}/{name}.pt" for name in ("yolov8n", "yolov8s", "yolo11n", "yolo11s")}
 SAMPLE_NAMES = ("bus.jpg", "zidane.jpg")  # shipped inside the ultralytics package, read from there
 LABELS_DIR = ASSETS_DIR / "labels"  # hand-made ground truth for the samples
 
@@ -87,75 +82,6 @@ def model_format(path: Path) -> str | None:
         if path.name.endswith(ending):
             return name if (path.is_dir() if ending == "_openvino_model" else path.is_file()) else None
     return None
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """A detection model on this machine."""
-
-    path: Path
-    format: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.path.name} ({self.format})"
-
-
-def local_models(folder: Path | None = None) -> list[ModelFile]:
-    """The model files and exported folders in the weights folder, sorted by name."""
-    folder = folder or get_settings().weights_dir
-    if not folder.is_dir():
-        return []
-    found = ((p, model_format(p)) for p in sorted(folder.iterdir()))
-    return [ModelFile(p, fmt) for p, fmt in found if fmt is not None]
-
-
-def _candidates(name: str, folder: Path) -> list[Path]:
-    stems = (f"{name}.pt", f"{name}_openvino_model", f"{name}_int8_openvino_model", f"{name}.onnx")
-    return [folder / stem for stem in stems]
-
-
-def find_model(name: str) -> Path:
-    """The file or folder of a registered model name (:data:`YOLO_WEIGHTS`) in the weights folder.
-
-    Raises:
-        ValueError: the name is not registered.
-        WeightsUnavailable: none of its files is there; the message names the file and the folder.
-    """
-    if name not in YOLO_WEIGHTS:
-        raise ValueError(f"Unknown YOLO model {name!r}; choose one of {', '.join(YOLO_WEIGHTS)}.")
-    settings = get_settings()
-    for path in _candidates(name, settings.weights_dir):
-        if model_format(path):
-            return path
-    how = " (this server is offline: CONVLENS_OFFLINE is set)" if settings.offline else ", or download it below"
-    raise WeightsUnavailable(
-        f"{name} is not on this machine: `{name}.pt` (from {YOLO_WEIGHTS[name]}) or an exported "
-        f"`{name}_openvino_model` folder is needed in the weights folder `{settings.weights_dir}` "
-        f"(CONVLENS_WEIGHTS_DIR). Copy it there{how}."
-    )
-
-
-def download_model(name: str) -> Path:
-    """Download ``name``'s ``.pt`` with Ultralytics into the weights folder (kept for next time).
-
-    Raises:
-        WeightsUnavailable: offline, or the download failed.
-    """
-    if name not in YOLO_WEIGHTS:
-        raise ValueError(f"Unknown YOLO model {name!r}; choose one of {', '.join(YOLO_WEIGHTS)}.")
-    settings = get_settings()
-    target = settings.weights_dir / f"{name}.pt"
-    if settings.offline:
-        raise WeightsUnavailable(f"Cannot download {target.name}: CONVLENS_OFFLINE is set on this server.")
-    ultralytics_module()
-    from ultralytics.utils.downloads import safe_download
-
-    try:
-        safe_download(YOLO_WEIGHTS[name], file=target, retry=1, min_bytes=1e5, progress=False)
-    except (ConnectionError, OSError) as exc:
-        raise WeightsUnavailable(f"Downloading {target.name} from {YOLO_WEIGHTS[name]} failed: {exc}") from None
-    return target
 
 
 @dataclass(frozen=True, eq=False)

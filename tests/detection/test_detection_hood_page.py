@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.detection import yolo
+from core.detection import yolo, yolo_files
 from tests.apptest import open_page, texts
 from tests.conftest import shared_path
 
@@ -44,7 +44,7 @@ def test_four_steps_on_the_bus_and_sliders_never_rerun_the_model(offline_kit, mo
     info = " ".join(i.value for i in at.info)
     assert "OpenVINO" in info and "no gradients" in info  # no CAM for an exported model, and why
 
-    model = yolo.load_model(yolo.find_model("yolov8n"))  # the page's cached model
+    model = yolo.load_model(yolo_files.find_model("yolov8n"))  # the page's cached model
     calls: list[str] = []
     _spy(monkeypatch, model.model, "predict", calls)
     _spy(monkeypatch, type(model.model.predictor.model), "forward", calls)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.detection import yolo
+from core.detection import yolo, yolo_files
 from tests.apptest import open_page, shown, texts
 from tests.conftest import shared_path
 
@@ -50,9 +50,14 @@ def test_samples_are_detected_judged_and_measured(offline_kit: Path) -> None:
 
 def test_sliders_and_filters_never_rerun_the_model(offline_kit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("detection")
-    model = yolo.load_model(yolo.find_model("yolov8n"))  # the page's cached model
-    calls = []
-    monkeypatch.setattr(model.model, "predict", lambda *a, **k: calls.append(1))
+    model = yolo.load_model(yolo_files.find_model("yolov8n"))  # the page's cached model
+    calls, real = [], model.model.predict
+
+    def spy(*args, **kwargs):  # counts the calls and still runs the real model
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.model, "predict", spy)
     at.slider(key="det_conf").set_value(0.5).run()
     assert metrics(at)["FN"] == "1"  # the half-hidden person on the left (0.36) drops out
     at.slider(key="det_iou").set_value(0.95).run()

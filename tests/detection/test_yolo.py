@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from core.config import limits
-from core.detection import yolo
+from core.detection import yolo, yolo_files
 from core.detection.boxes import filter_detections, parse_yolo_labels
 from core.detection.metrics import evaluate
 from core.errors import ImageError, WeightsError, WeightsUnavailable
@@ -92,22 +92,22 @@ def test_too_many_images_are_refused_before_running(coco_model) -> None:
 
 def test_names_resolve_in_the_weights_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVLENS_WEIGHTS_DIR", str(shared_path("weights")))
-    assert yolo.find_model("yolov8n") == shared_path(*OPENVINO)
-    assert [(m.path.name, m.format) for m in yolo.local_models()] == [
+    assert yolo_files.find_model("yolov8n") == shared_path(*OPENVINO)
+    assert [(m.path.name, m.format) for m in yolo_files.local_models()] == [
         ("ball_yolov9t.pt", "PyTorch"),
         ("yolov8n_int8_openvino_model", "OpenVINO"),
     ]
     with pytest.raises(WeightsUnavailable) as missing:
-        yolo.find_model("yolo11s")
+        yolo_files.find_model("yolo11s")
     message = str(missing.value)
     assert "yolo11s.pt" in message and str(shared_path("weights")) in message and "offline" in message
     with pytest.raises(ValueError, match="Unknown YOLO model 'yolov99'"):
-        yolo.find_model("yolov99")
+        yolo_files.find_model("yolov99")
 
 
 def test_registry_points_at_the_official_release_files() -> None:
-    assert set(yolo.YOLO_WEIGHTS) == {"yolov8n", "yolov8s", "yolo11n", "yolo11s"}
-    for name, url in yolo.YOLO_WEIGHTS.items():
+    assert set(yolo_files.YOLO_WEIGHTS) == {"yolov8n", "yolov8s", "yolo11n", "yolo11s"}
+    for name, url in yolo_files.YOLO_WEIGHTS.items():
         assert url.startswith("https://github.com/ultralytics/assets/releases/download/")
         assert url.endswith(f"/{name}.pt")
 
@@ -115,7 +115,7 @@ def test_registry_points_at_the_official_release_files() -> None:
 def test_download_is_refused_offline_without_touching_the_network(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CONVLENS_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(WeightsUnavailable, match="CONVLENS_OFFLINE"):
-        yolo.download_model("yolov8n")
+        yolo_files.download_model("yolov8n")
     assert not any(tmp_path.iterdir())
 
 
@@ -173,8 +173,9 @@ def test_a_name_prefers_the_pt_file_and_bad_files_are_refused(
     monkeypatch.setenv("CONVLENS_WEIGHTS_DIR", str(tmp_path))
     (tmp_path / "yolov8n.pt").write_bytes(tiny_pt.read_bytes())
     (tmp_path / "yolov8n_openvino_model").mkdir()
-    assert yolo.find_model("yolov8n") == tmp_path / "yolov8n.pt"
-    assert yolo.detect(yolo.load_model(yolo.find_model("yolov8n")), [Image.new("RGB", (64, 48))]).sizes == ((64, 48),)
+    assert yolo_files.find_model("yolov8n") == tmp_path / "yolov8n.pt"
+    model = yolo.load_model(yolo_files.find_model("yolov8n"))
+    assert yolo.detect(model, [Image.new("RGB", (64, 48))]).sizes == ((64, 48),)
     (tmp_path / "random.pt").write_bytes(os.urandom(4096))
     with pytest.raises(WeightsError, match=r"Cannot load random\.pt"):
         yolo.load_model(tmp_path / "random.pt")
@@ -207,9 +208,9 @@ def watched(self, args, *rest, **kwargs):
     return original(self, args, *rest, **kwargs)
 subprocess.Popen.__init__ = watched
 os.system = refuse("os.system")
-from core.detection import yolo
+from core.detection import yolo, yolo_files
 from core.io.images import load_image
-model = yolo.load_model(yolo.find_model("yolov8n"))
+model = yolo.load_model(yolo_files.find_model("yolov8n"))
 batch = yolo.detect(model, [load_image(p) for p in yolo.sample_images().values()])
 from ultralytics.utils import SETTINGS
 print(json.dumps({"network": network, "commands": commands, "boxes": [len(d) for d in batch.detections],

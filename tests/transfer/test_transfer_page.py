@@ -4,9 +4,11 @@ import re
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core.config.settings import get_settings
+from core.transfer import store
 from core.transfer.store import read_status
 from tests.apptest import open_page, texts
 from tests.tiny_datasets import dataset_zip, image_bytes, make_dataset, zip_bytes
@@ -67,28 +69,33 @@ def _wait(path: Path, ready, timeout: float = 180) -> None:
 
 
 @pytest.mark.slow
-def test_train_watch_reattach_cancel_and_compare(data_dir: Path) -> None:
-    # Enough images that 40 epochs take many seconds: time to watch, refresh and cancel mid-run.
+def test_train_watch_reattach_cancel_and_compare(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker is paused while the page is watched, refreshed and cancelled: no race with a fast machine.
+    monkeypatch.setattr(store, "STALE_SECONDS", 3600.0)  # a paused worker sends no heartbeat
     make_dataset(data_dir / "insects", {"ants": 40, "bees": 40}, size=40)
     at = open_page("transfer", sb_weights=RANDOM, sb_model="mobilenet_v3_small")
     at.select_slider(key="tl_size").set_value(64)
     at.select_slider(key="tl_batch").set_value(8)
-    at.slider(key="tl_epochs").set_value(40)  # ample time to refresh and cancel
+    at.slider(key="tl_epochs").set_value(40)
     at.button(key="FormSubmitter:tl_form-Train").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     path = get_settings().runs_dir / at.session_state["tl_run_pick"]
     _wait(path, lambda s: s.strategy == "fine_tuning" and s.phase.startswith("epoch ") and s.phase != "epoch 1")
+    worker = psutil.Process(read_status(path).pid)
+    worker.suspend()
+    try:
+        at.run()  # what the polling fragment draws while the run trains
+        progress = at.get("progress")[0]
+        # The worker is paused in fine-tuning, at its 2nd epoch or later.
+        assert 0.5 < progress.value / 100 < 1 and re.search(r"Fine-tuning: epoch \d+\b", progress.proto.text)
+        assert at.get("plotly_chart")  # live curves
 
-    at.run()  # what the polling fragment draws while the run trains
-    progress = at.get("progress")[0]
-    # The worker trains on while the page draws: any fine-tuning epoch from the 2nd on is right.
-    assert 0.5 < progress.value / 100 < 1 and re.search(r"Fine-tuning: epoch \d+\b", progress.proto.text)
-    assert at.get("plotly_chart")  # live curves
+        fresh = open_page("transfer", sb_weights=RANDOM, sb_model="mobilenet_v3_small")  # a refreshed browser
+        assert fresh.selectbox(key="tl_run_pick").value == path.name and fresh.get("progress")
 
-    fresh = open_page("transfer", sb_weights=RANDOM, sb_model="mobilenet_v3_small")  # a refreshed browser
-    assert fresh.selectbox(key="tl_run_pick").value == path.name and fresh.get("progress")
-
-    at.button(key="tl_cancel").click().run()
+        at.button(key="tl_cancel").click().run()
+    finally:
+        worker.resume()  # it sees the cancel flag before its next batch
     _wait(path, lambda s: not s.active, timeout=60)
     at.run()
     assert not at.exception
