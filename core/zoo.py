@@ -57,6 +57,8 @@ class ZooEntry:
     builder: Callable[[], nn.Module] | None = field(default=None, compare=False)
     transforms_fn: Callable[[], Callable] | None = field(default=None, compare=False)
     card_fn: Callable[[ZooEntry], ModelCard] | None = field(default=None, compare=False)
+    # renames a published checkpoint's keys to the architecture's (weights saved elsewhere)
+    state_dict_fn: Callable[[dict], dict] | None = field(default=None, compare=False)
 
     def weights_enum(self) -> tvm.WeightsEnum | None:
         return tvm.get_weight(self.weights) if self.weights else None
@@ -66,6 +68,10 @@ class ZooEntry:
         if self.builder is not None:
             return self.builder()
         return tvm.get_model(self.key, weights=None)
+
+    def adapt(self, state_dict: dict) -> dict:
+        """``state_dict`` with its keys in this architecture's names (unchanged for most models)."""
+        return self.state_dict_fn(state_dict) if self.state_dict_fn is not None else state_dict
 
     def transforms(self) -> Callable:
         """The preprocessing that turns a PIL image into the model's input tensor."""
@@ -236,15 +242,19 @@ def meta_model(key: str) -> nn.Module:
 def default_key() -> str:
     """The model the app starts with, chosen so that it shows something trained.
 
-    ResNet-18 when its ImageNet weights are on this machine, else the first zoo model whose
-    weights are, else the classroom model (it ships with ConvLens, so it needs no download).
+    ResNet-18 when its ImageNet weights are on this machine, else EfficientNet-Lite0 (its
+    ImageNet weights install with ConvLens), else the first torchvision model whose weights are
+    here, else the classroom model (it ships with ConvLens, so it needs no download).
     """
     from core.weights import locate  # core.weights imports this module
 
-    ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
-    if DEFAULT_KEY in ready:
+    if locate(model_card(DEFAULT_KEY)).available:
         return DEFAULT_KEY
+    if locate(model_card(efficientnet_lite.KEY)).available:
+        return efficientnet_lite.KEY
+    ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
     return ready[0] if ready else classroom.KEY
 
 
-from core import classroom  # noqa: E402  (registers the classroom model; it imports this module)
+# These register models torchvision does not ship; they import this module.
+from core import classroom, efficientnet_lite  # noqa: E402
