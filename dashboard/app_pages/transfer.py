@@ -10,7 +10,7 @@ from core.dataset_zip import extract_zip
 from core.datasets import Dataset, list_datasets, load_dataset, thumbnail, thumbnails
 from core.runs import RunConfig, RunRecord, list_runs, read_run
 from core.settings import get_settings
-from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSettings, blocks, head_name
+from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, STRATEGIES, TrainSettings, blocks, head_name
 from core.transfer_charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
 from core.transfer_results import comparison, confusion, explain, mistakes, overview, trained_module
 from dashboard import ui
@@ -160,7 +160,8 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             "Strategies",
             list(STRATEGIES),
             selection_mode="multi",
-            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key],
+            # with pretrained weights, the baseline shows side by side what pretraining is worth
+            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key, *([SCRATCH.key] if pretrained else [])],
             format_func=lambda k: STRATEGIES[k].label,
             key="tl_strategies",
         )
