@@ -10,6 +10,7 @@ one thread, which time taken by other processes does not inflate.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -25,9 +26,11 @@ from core.assets import sample_images
 from core.device import inference
 from core.images import load_image
 from core.models import get_model
+from core.weights import locate
+from core.zoo import model_card
 from tests.apptest import open_page
 
-CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")
+CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121", "efficientnet_lite0")
 ROUNDS = 9
 CPU = torch.device("cpu")
 
@@ -64,12 +67,15 @@ def _cpu_rounds(runs: dict[str, Callable[[], object]], rounds: int = ROUNDS) -> 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def capture_rows() -> list[Row]:
-    """One capture of every conv map against the same model's plain forward (preprocessing in both)."""
+def capture_rows(keys: tuple[str, ...] = CAPTURE_MODELS) -> list[Row]:
+    """One capture of every conv map against the same model's plain forward (preprocessing in both).
+
+    Pretrained weights where they are on this machine (EfficientNet-Lite0's always are).
+    """
     image = load_image(sample_images()["cat"])
     rows = []
-    for key in CAPTURE_MODELS:
-        model = get_model(key, pretrained=False, device=CPU)
+    for key in keys:
+        model = get_model(key, pretrained=locate(model_card(key)).available, device=CPU)
 
         def plain(model=model) -> None:
             with inference(model.device):
@@ -154,5 +160,5 @@ def rows() -> list[Row]:
     return [*capture_rows(), *redraw_rows(), *tile_rows()]
 
 
-if __name__ == "__main__":
-    print(table(rows()))
+if __name__ == "__main__":  # ``python -m bench.features [model ...]``: only the capture rows of those models
+    print(table(capture_rows(tuple(sys.argv[1:])) if sys.argv[1:] else rows()))
