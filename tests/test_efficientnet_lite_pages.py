@@ -77,6 +77,7 @@ def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a busy shared CPU can be several times slower
 def test_transfer_trains_the_three_strategies_and_shows_their_grad_cam(data_dir: Path) -> None:
     make_dataset(data_dir / "insects", {"ants": 8, "bees": 8}, size=40)
     at = open_page("transfer")
