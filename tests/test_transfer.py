@@ -242,7 +242,7 @@ def test_pretrained_efficientnet_lite0_on_hymenoptera_beats_the_same_network_fro
     where ../shared is): a frozen backbone reaches tutorial-level accuracy, fine-tuning its last blocks
     keeps it, and the same architecture from random weights, trained alike, stays far below."""
     data = shared_path("data", "hymenoptera_data")
-    settings = TrainSettings(epochs=3, batch_size=16, image_size=224, lr=0.01, unfreeze_blocks=3)
+    settings = TrainSettings(epochs=2, batch_size=16, image_size=224, lr=0.01, unfreeze_blocks=3)
     strategies = (FEATURE_EXTRACTION.key, FINE_TUNING.key, SCRATCH.key)
     writer = RunWriter.create(RunConfig(str(data), "efficientnet_lite0", True, strategies, settings))
     run_job(writer.path)
