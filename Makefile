@@ -1,5 +1,6 @@
 # ConvLens: `make run` serves the app, `make test` runs the test suite.
-# Both create .venv when it is missing and reinstall only when the requirements change.
+# Both create .venv when it is missing and reinstall only when the requirements change;
+# the repository itself is installed editable (core and dashboard import from anywhere).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,8 +13,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
@@ -30,6 +32,7 @@ browser: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

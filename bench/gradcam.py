@@ -20,13 +20,13 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from bench.common import Row, median_seconds, table
-from core.assets import sample_images
-from core.attribution import grad_cam, layer_choices
-from core.hooks import resolve_layer
-from core.images import load_image
-from core.models import get_model
-from core.weights import locate
-from core.zoo import model_card
+from core.explain.gradcam import grad_cam, layer_choices
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.loading import get_model
+from core.models.registry import model_card
+from core.models.weights import locate
+from core.util.hooks import resolve_layer
 
 ROUNDS = 30
 

@@ -1,6 +1,6 @@
 """Transfer training on hymenoptera: ConvLens's run end to end vs a PyTorch-tutorial loop.
 
-Ours: a real run through :mod:`core.run_manager` (worker process, images decoded once,
+Ours: a real run through :mod:`core.transfer.supervisor` (worker process, images decoded once,
 backbone features computed once, the head trained on them, everything written to the run
 folder). Peer: the loop of PyTorch's transfer-learning tutorial (``ImageFolder`` decoding
 and transforming every image every epoch, the frozen backbone run every epoch, batch 4).
@@ -29,11 +29,12 @@ from torch import nn
 from torchvision import datasets, transforms
 
 from bench.common import Row, table
-from core import run_manager, zoo
-from core.models import get_model
-from core.runs import RunConfig
-from core.transfer import FEATURE_EXTRACTION, STRATEGIES, TrainSettings, replace_head
-from core.weights import locate
+from core.models import registry as zoo
+from core.models.loading import get_model
+from core.models.weights import locate
+from core.transfer import supervisor as run_manager
+from core.transfer.store import RunConfig
+from core.transfer.strategies import FEATURE_EXTRACTION, STRATEGIES, TrainSettings, replace_head
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera_data"
 SIZE = 224
@@ -48,7 +49,7 @@ def ours(epochs: int, key: str = "resnet18", strategy: str = FEATURE_EXTRACTION.
     settings = TrainSettings(epochs=epochs, batch_size=16, image_size=SIZE, lr=0.01)
     config = RunConfig(str(DATA), key, _pretrained(key), (strategy,), settings)
     start = time.perf_counter()
-    record = run_manager.wait(run_manager.start_run(config), timeout=3600)
+    record = run_manager.wait(run_manager.start_run(config, owner="bench"), timeout=3600)
     seconds = time.perf_counter() - start
     assert record.status.state == "done", record.status.message
     return seconds, record.strategies[strategy].best.accuracy

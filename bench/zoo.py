@@ -13,12 +13,12 @@ from statistics import median
 import torch
 
 from bench.common import Row, median_seconds, table
-from core.assets import sample_images
-from core.classify import classify
-from core.images import load_image
-from core.models import get_model
-from core.weights import locate
-from core.zoo import model_card
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.classify import classify
+from core.models.loading import get_model
+from core.models.registry import model_card
+from core.models.weights import locate
 
 
 def rows(key: str = "resnet18") -> list[Row]:

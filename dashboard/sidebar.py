@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import zoo
-from core.assets import sample_images
-from core.device import describe
+from core import models
+from core.config import describe
+from core.io import sample_images
 
 # Pages that do not use the shared classifier model and image (they have their own inputs).
 OWN_INPUTS = {"detection"}
@@ -24,7 +24,7 @@ def _device_label() -> str:
 
 def default_sample() -> str:
     """A photo for ImageNet models; a generated shape when the app starts on the classroom model."""
-    imagenet = zoo.model_card(zoo.default_key()).dataset == "ImageNet-1K"
+    imagenet = models.model_card(models.default_key()).dataset == "ImageNet-1K"
     return "cat" if imagenet else "shape star"
 
 
@@ -44,10 +44,10 @@ def render(page) -> None:
             return
         st.selectbox(
             "Model",
-            zoo.list_models(),
+            models.list_models(),
             key="sb_model",
-            index=zoo.list_models().index(zoo.default_key()),
-            format_func=lambda key: zoo.model_card(key).label,
+            index=models.list_models().index(models.default_key()),
+            format_func=lambda key: models.model_card(key).label,
         )
         st.segmented_control(
             "Weights",

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator
 
 import streamlit as st
 from PIL import Image
 
-from core import images, zoo
-from core.assets import sample_images
+from core import models, safe_text
+from core.config import SESSION_IMAGE_BYTES, SESSION_IMAGES
 from core.errors import ConvLensError, WeightsUnavailable
+from core.io import image_nbytes, load_image, sample_images
 from core.models import LoadedModel, get_model
+from core.util import BoundedCache
 from dashboard.sidebar import RANDOM, default_sample
 
 log = logging.getLogger("convlens")
@@ -27,27 +30,35 @@ def user_errors(action: str = "That") -> Iterator[None]:
     try:
         yield
     except (ConvLensError, ValueError, TypeError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(safe_text.markdown(exc), icon=":material/error:")
     except Exception as exc:
         log.exception("%s failed", action)
         st.error(
-            f"{action} failed unexpectedly ({type(exc).__name__}). The details are in the server log; "
+            f"{safe_text.markdown(action)} failed unexpectedly ({type(exc).__name__}). "
+            "The details are in the server log; "
             "try again or choose other inputs.",
             icon=":material/error:",
         )
 
 
 def selected_model_key() -> str:
-    return st.session_state.get("sb_model") or zoo.default_key()
+    return st.session_state.get("sb_model") or models.default_key()
 
 
 def wants_pretrained() -> bool:
     return st.session_state.get("sb_weights") != RANDOM
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def decode_image(data: bytes) -> Image.Image:
-    return images.load_image(data)
+    """The decoded image, cached in this browser session only: bounded by bytes, freed when the session ends.
+
+    (A server-wide cache would keep every student's big photos after they leave.)
+    """
+    cache = st.session_state.get("ui_decoded")
+    if cache is None:
+        cache = BoundedCache(SESSION_IMAGES, SESSION_IMAGE_BYTES, image_nbytes)
+        st.session_state["ui_decoded"] = cache
+    return cache.get(hashlib.blake2b(data, digest_size=16).digest(), lambda: load_image(data))
 
 
 def selected_image() -> tuple[Image.Image, str] | None:
@@ -67,7 +78,7 @@ def selected_image() -> tuple[Image.Image, str] | None:
 
 
 def _download(key: str) -> None:
-    card = zoo.model_card(key)
+    card = models.model_card(key)
     bar = st.progress(0.0, text=f"Downloading {card.weights_file}")
 
     def progress(done: int, total: int) -> None:
@@ -86,12 +97,12 @@ def selected_model() -> LoadedModel | None:
     """The sidebar's model, loaded; when its weights are missing, say so and offer the ways out."""
     key, pretrained = selected_model_key(), wants_pretrained()
     try:
-        with st.spinner(f"Loading {zoo.model_card(key).label}..."):
+        with st.spinner(f"Loading {models.model_card(key).label}..."):
             return get_model(key, pretrained=pretrained)
     except WeightsUnavailable as exc:
         st.warning(str(exc), icon=":material/cloud_off:")
         left, right = st.columns(2)
-        card = zoo.model_card(key)
+        card = models.model_card(key)
         if left.button(
             f"Download the weights ({card.file_mb or 0:.0f} MB)", key=f"dl_{key}", icon=":material/download:"
         ):
@@ -105,7 +116,7 @@ def selected_model() -> LoadedModel | None:
             kwargs={"sb_weights": RANDOM},
         )
     except ConvLensError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(safe_text.markdown(exc), icon=":material/error:")
     return None
 
 
@@ -130,7 +141,7 @@ def kept_uploads(label: str, key: str, **uploader_args) -> list[tuple[str, bytes
     for upload in st.file_uploader(label, accept_multiple_files=True, key=f"{key}_{version}", **uploader_args) or []:
         kept[upload.name] = upload.getvalue()
     if kept:
-        names = ", ".join(sorted(kept))
+        names = safe_text.markdown(", ".join(sorted(kept)))
         if st.button(f"Forget {len(kept)} uploaded file(s)", key=f"{key}_forget", icon=":material/delete:", help=names):
             kept.clear()
             st.session_state[f"{key}_version"] = version + 1  # a fresh, empty uploader

@@ -1,13 +1,23 @@
 """Filters & feature maps: what each convolution of the chosen model sees, layer by layer."""
 
 import streamlit as st
+from PIL import Image
 
-from core import feature_views as fv
-from core.activations import Activations, conv_kernels, get_activations, input_sizes
-from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
+from core import features, safe_text
+from core.features import (
+    POOLS,
+    Activations,
+    ConvSettings,
+    conv_kernels,
+    get_activations,
+    input_sizes,
+    solve,
+    worked_example,
+)
 from core.models import RANDOM_SEED, LoadedModel, get_model
-from core.render import COLORMAPS
+from core.viz import COLORMAPS
 from dashboard import ui
+from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
 IN_ORDER, STRONGEST = "channel order", "most active first"
@@ -65,7 +75,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
     channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
     st.image(
-        fv.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
+        features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
         caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
         + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
     )
@@ -73,13 +83,15 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
-        col.image(fv.map_picture(layer, int(channel), cmap, 160), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        picture = features.map_picture(layer, int(channel), cmap, 160)
+        col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
-    seen = fv.channel_on_image(acts, layer, channel, cmap)
+    seen = features.channel_on_image(acts, layer, channel, cmap)
     left, right = st.columns(2)
-    left.image(fv.map_picture(layer, channel, cmap), caption=f"Channel {channel} of {name}, enlarged", width="stretch")
+    enlarged = features.map_picture(layer, channel, cmap)
+    left.image(enlarged, caption=f"Channel {channel} of {name}, enlarged", width="stretch")
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
     right.image(seen.picture, caption=f"Over the input: {boxed}", width="stretch")
 
@@ -87,13 +99,13 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
     cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
-    st.plotly_chart(fv.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
+    st.plotly_chart(features.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
 
 
 def _filters(model: LoadedModel, name: str) -> None:
     kernels = conv_kernels(model, name)
     out_channels, per_group = kernels.weights.shape[:2]
-    views = fv.KERNEL_VIEWS if per_group == 3 else fv.KERNEL_VIEWS[1:]
+    views = features.KERNEL_VIEWS if per_group == 3 else features.KERNEL_VIEWS[1:]
     _keep_valid("fm_kview", views, views[0])
     view = st.segmented_control("Show", views, key="fm_kview", required=True)
     by_norm = st.toggle("Sort by norm (strongest filters first)", key="fm_knorm")
@@ -104,12 +116,12 @@ def _filters(model: LoadedModel, name: str) -> None:
     chosen = left.number_input("Filter", 0, out_channels - 1, key="fm_kfilter")
     plane = right.selectbox("Input channel", [AVERAGE, *range(per_group)], key="fm_kin")
     left, right = st.columns([3, 2])
-    shown = "filter " + str(chosen) if view == fv.KERNEL_VIEWS[2] else f"{out_channels} filters"
-    colours = "grey = 0" if view == fv.KERNEL_VIEWS[0] else "blue < 0 < red"
+    shown = "filter " + str(chosen) if view == features.KERNEL_VIEWS[2] else f"{out_channels} filters"
+    colours = "grey = 0" if view == features.KERNEL_VIEWS[0] else "blue < 0 < red"
     left.image(
-        fv.kernel_grid(kernels, view, order, chosen),
+        features.kernel_grid(kernels, view, order, chosen),
         caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
-        + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
+        + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
     if model.trained and left.toggle(
@@ -120,14 +132,14 @@ def _filters(model: LoadedModel, name: str) -> None:
     ):
         start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
         left.image(
-            fv.kernel_grid(start, view, start.order(by_norm), chosen),
+            features.kernel_grid(start, view, start.order(by_norm), chosen),
             caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
             width="stretch",
         )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
-    right.plotly_chart(fv.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
+    right.plotly_chart(features.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
     right.caption(
         f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
         "the input under them (over every input channel), plus a bias."
@@ -135,7 +147,7 @@ def _filters(model: LoadedModel, name: str) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
+def explore(model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
     _keep_valid("fm_layer", names, names[0])
@@ -151,18 +163,20 @@ def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
     jump.selectbox("Jump to a layer", names, key="fm_jump", on_change=_layer_changed, args=("fm_layer", "fm_jump"))
     name = st.session_state["fm_layer"]
     _layer_card(acts, name)
-    maps_tab, filters_tab = st.tabs(["Feature maps", "Filters"])
+    maps_tab, filters_tab, live_tab = st.tabs(["Feature maps", "Filters", "The convolution, live"])
     with maps_tab, ui.user_errors("Drawing the feature maps"):
         _feature_maps(acts, name, cmap)
     with filters_tab, ui.user_errors("Drawing the filters"):
         _filters(model, name)
+    with live_tab, ui.user_errors("The live convolution"):
+        live_convolution(model, acts, name, image, size)
 
 
 @st.fragment
 def depth(acts: Activations, cmap: str) -> None:
     """One representative map per resolution, from the stem to the last block."""
     on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
-    panels = fv.depth_strip(acts, cmap, on_image)
+    panels = features.depth_strip(acts, cmap, on_image)
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
         col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
@@ -212,7 +226,7 @@ def _arithmetic() -> None:
             "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
         )
     row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    st.plotly_chart(fv.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
+    st.plotly_chart(features.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
     grid = f"on a {small}x{small} grid " if small < size else ""
     st.caption(
         f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "
@@ -251,11 +265,11 @@ if picked is not None and model is not None:
         acts = get_activations(model, image, size)
 if acts is not None:
     st.caption(
-        f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "
+        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one forward pass "
         f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
         "moving through them never re-runs the model."
     )
-    explore(model, acts, cmap)
+    explore(model, acts, cmap, image, size)
     st.subheader("Across depth: from edges to objects")
     depth(acts, cmap)
 

@@ -7,11 +7,10 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import attribution, sanity
-from core.attribution_methods import METHODS, Options, attribute
-from core.classify import Classification, classify
-from core.models import LoadedModel
-from core.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
+from core import explain, models, safe_text
+from core.explain import METHODS, Options, attribute
+from core.models import Classification, LoadedModel
+from core.viz import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
 from dashboard import ui
 
 VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}
@@ -33,7 +32,7 @@ class Subject(NamedTuple):
 
 def _where(s: Subject) -> str:
     """The layer in words: "the last conv block" for the default, else its name."""
-    default = attribution.layer_choices(s.model.key).default
+    default = explain.layer_choices(s.model.key).default
     return "the last conv block" if s.layer == default else f"layer {s.layer}"
 
 
@@ -45,17 +44,17 @@ class Panel(NamedTuple):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Classification:
-    return classify(_model, image, k=5)
+    return models.classify(_model, image, k=5)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.Image:
-    return attribution.model_view(_model, image)
+    return explain.model_view(_model, image)
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing Grad-CAM…")
 def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: tuple, layers: tuple):
-    return attribution.explain(_model, image, targets, layers)
+    return explain.grad_cams(_model, image, targets, layers)
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
@@ -65,7 +64,7 @@ def _attribute(_model: LoadedModel, model_id: tuple, image: Image.Image, key: st
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")
 def _sanity(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str):
-    return sanity.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
+    return explain.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
 
 
 def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
@@ -128,7 +127,7 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
 
 
 def _pick_layer(model: LoadedModel) -> str:
-    choices = attribution.layer_choices(model.key)
+    choices = explain.layer_choices(model.key)
 
     def label(name: str) -> str:
         shape = "×".join(map(str, choices.shapes[name]))
@@ -224,7 +223,7 @@ def _top3(s: Subject, result: Classification) -> None:
 
 
 def _depth(s: Subject) -> None:
-    layers = attribution.layer_choices(s.model.key).depth
+    layers = explain.layer_choices(s.model.key).depth
     with ui.user_errors("Grad-CAM layer by layer"):
         cams = _explain(s.model, s.model_id, s.image, (s.target,), layers)
         panels = [
@@ -246,7 +245,7 @@ def _sanity_check(s: Subject) -> None:
         required=True,
         key="gc_sanity_method",
     )
-    steps = len(sanity.cascade_groups(s.model.module, SANITY_STEPS))
+    steps = len(explain.cascade_groups(s.model.module, SANITY_STEPS))
     st.caption(
         "Cascading randomisation (Adebayo et al., 2018): replace the weights with random ones, from the output "
         "layer down, on a private copy, and compare each map with the original. A map that explains the model "
@@ -268,7 +267,7 @@ def _sanity_check(s: Subject) -> None:
             for stage in check.stages
         ]
         _draw(s.picture, panels, f"sanity_{key}_{s.model.key}", columns=4, downloads=False)
-        st.plotly_chart(sanity.similarity_figure(check), width="stretch", key="gc_sanity_chart")
+        st.plotly_chart(explain.similarity_figure(check), width="stretch", key="gc_sanity_chart")
         final = check.stages[-1].spearman
         if np.isnan(final):
             verdict = "the map is flat (no positive evidence left), so it cannot be ranked against the original"
@@ -306,7 +305,10 @@ with left:
     target = _pick_target(model, result)
 with right:
     layer = _pick_layer(model)
-    st.caption(f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees ({image_caption}).")
+    st.caption(
+        f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees "
+        f"({safe_text.markdown(image_caption)})."
+    )
 subject = Subject(model, model_id, image, hashlib.sha1(image.tobytes()).hexdigest(), picture, target, layer)
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="map", required=True, key="gc_view")
 if view == "top3":

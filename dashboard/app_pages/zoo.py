@@ -2,14 +2,12 @@
 
 import streamlit as st
 
-from core import zoo
-from core.architecture import layer_table
-from core.charts import topk_figure, zoo_figure
-from core.classify import classify
+from core import models, safe_text
+from core.models import topk_figure, zoo_figure
 from dashboard import ui
 
 key = ui.selected_model_key()
-card = zoo.model_card(key)
+card = models.model_card(key)
 st.title(f"Model zoo: {card.label}")
 st.markdown(f"**{card.family}, {card.year}.** {card.idea}")
 
@@ -28,11 +26,11 @@ if picked is not None and model is not None:
     image, caption = picked
     ui.untrained_badge(model)
     left, right = st.columns([2, 3])
-    left.image(image, caption=caption, width="stretch")
+    left.image(image, caption=safe_text.markdown(caption), width="stretch")
     with right, ui.user_errors("Classification"):
-        result = classify(model, image, k=5)
+        result = models.classify(model, image, k=5)
         best = result.top[0]
-        st.markdown(f"Most likely: **{best.label}** ({best.probability:.1%})")
+        st.markdown(f"Most likely: **{safe_text.markdown(best.label)}** ({best.probability:.1%})")
         st.plotly_chart(topk_figure(result), width="stretch", key="zoo_topk")
         st.caption(
             f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "
@@ -40,11 +38,11 @@ if picked is not None and model is not None:
         )
 
 st.subheader("Accuracy against cost")
-st.plotly_chart(zoo_figure(zoo.zoo_cards(), highlight=key), width="stretch", key="zoo_chart")
+st.plotly_chart(zoo_figure(models.zoo_cards(), highlight=key), width="stretch", key="zoo_chart")
 st.caption("Bubble area grows with the number of parameters; the chosen model has a thick outline.")
 
 st.subheader(f"Layers of {card.label}")
-rows = layer_table(key)
+rows = models.layer_table(key)
 st.caption(
     f"{len(rows)} layers for one {card.crop_size}x{card.crop_size} image; output shapes are channels x height x width."
 )
