@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from core import safe_text
 from core.datasets.folders import load_dataset
 from core.datasets.tensors import decode_split
 from core.models.loading import get_model
@@ -130,9 +130,12 @@ def test_user_names_are_text_in_the_figure() -> None:
     )  # fmt: skip
     emb = embedding_map(features)
     fig = embedding_figure(emb, "t-SNE", "title")
-    assert [t.name for t in fig.data] == [html.escape(c) for c in classes]
+    assert [t.name for t in fig.data] == [safe_text.plotly(c) for c in classes]
     assert all("<img" not in str(row[0]) for t in fig.data for row in t.customdata)
     assert '"<b>bold</b>"' in emb.csv()
+    formula = Features("m", False, ("=HYPERLINK(1)", "b"), features.features, features.labels, features.is_val,
+                       features.paths)  # fmt: skip
+    assert '"\'=HYPERLINK(1)"' in embedding_map(formula).csv()  # a spreadsheet shows it as text
     with pytest.raises(ValueError, match="method must be one of"):
         embedding_figure(emb, "UMAP", "title")
 
