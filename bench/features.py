@@ -10,6 +10,7 @@ one thread, which time taken by other processes does not inflate.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -28,9 +29,11 @@ from core.features.live_conv import trace
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.loading import get_model
+from core.models.registry import model_card
+from core.models.weights import locate
 from tests.apptest import open_page
 
-CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")
+CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121", "efficientnet_lite0")
 ROUNDS = 9
 CPU = torch.device("cpu")
 
@@ -67,12 +70,15 @@ def _cpu_rounds(runs: dict[str, Callable[[], object]], rounds: int = ROUNDS) -> 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def capture_rows() -> list[Row]:
-    """One capture of every conv map against the same model's plain forward (preprocessing in both)."""
+def capture_rows(keys: tuple[str, ...] = CAPTURE_MODELS) -> list[Row]:
+    """One capture of every conv map against the same model's plain forward (preprocessing in both).
+
+    Pretrained weights where they are on this machine (EfficientNet-Lite0's always are).
+    """
     image = load_image(sample_images()["cat"])
     rows = []
-    for key in CAPTURE_MODELS:
-        model = get_model(key, pretrained=False, device=CPU)
+    for key in keys:
+        model = get_model(key, pretrained=locate(model_card(key)).available, device=CPU)
 
         def plain(model=model) -> None:
             with inference(model.device):
@@ -190,7 +196,6 @@ def rows() -> list[Row]:
     return [*capture_rows(), *redraw_rows(), *tile_rows(), *live_rows()]
 
 
-if __name__ == "__main__":
-    import sys
-
-    print(table(live_rows() if "--live" in sys.argv else rows()))
+if __name__ == "__main__":  # ``[model ...]``: only the capture rows of those models; ``--live``: the live rows
+    models = tuple(arg for arg in sys.argv[1:] if not arg.startswith("--"))
+    print(table(live_rows() if "--live" in sys.argv else capture_rows(models) if models else rows()))

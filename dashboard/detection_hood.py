@@ -19,9 +19,7 @@ def raw_output(_model: detection.YoloModel, model_key: str, data: bytes) -> dete
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def fixed_pictures(
-    _raw: detection.RawOutput, model_key: str, data: bytes
-) -> tuple[list[Image.Image], Image.Image]:
+def fixed_pictures(_raw: detection.RawOutput, model_key: str, data: bytes) -> tuple[list[Image.Image], Image.Image]:
     """The pictures that do not depend on the thresholds: the tinted grids and all candidates (once per image)."""
     heat = detection.level_heatmaps(_raw)
     grids = [detection.grid_base(_raw, number, heat[number]) for number in range(len(_raw.levels))]

@@ -79,7 +79,7 @@ def _build(
                 raise WeightsUnavailable(weights.unavailable_message(card, "not downloaded yet"))
             location = weights.WeightsLocation(card.weights_file, weights.download(card, progress), "torch hub cache")
         module = zoo_entry.build()
-        weights.apply_state_dict(module, weights.read_state_dict(location.path), card.label)
+        weights.apply_state_dict(module, zoo_entry.adapt(weights.read_state_dict(location.path)), card.label)
         source = f"{location.where}: {location.path}"
     else:
         with torch.random.fork_rng(devices=[]):

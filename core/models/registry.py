@@ -12,8 +12,8 @@ import functools
 import torch
 from torch import nn
 
-from core.models import classroom
-from core.models.cards import ModelCard, ZooEntry, classroom_card
+from core.models import classroom, efficientnet_lite
+from core.models.cards import ModelCard, ZooEntry, classroom_card, efficientnet_lite_card
 
 _TORCHVISION = [
     ZooEntry(
@@ -117,9 +117,20 @@ _CLASSROOM = ZooEntry(
     transforms_fn=classroom.transforms,
     card_fn=classroom_card,
 )
+_EFFICIENTNET_LITE = ZooEntry(
+    efficientnet_lite.KEY,
+    "EfficientNet-Lite0",
+    "EfficientNet",
+    2020,
+    "EfficientNet for phones: no squeeze-and-excitation, ReLU6. Its ImageNet weights install with ConvLens.",
+    builder=efficientnet_lite.build,
+    transforms_fn=efficientnet_lite.transforms,
+    card_fn=efficientnet_lite_card,
+    state_dict_fn=efficientnet_lite.convert_state_dict,
+)
 
-# Every model the app offers, in display order: torchvision's, then the classroom model.
-ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in [*_TORCHVISION, _CLASSROOM]}
+# Every model the app offers, in display order: torchvision's, EfficientNet-Lite0, then the classroom model.
+ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in [*_TORCHVISION, _EFFICIENTNET_LITE, _CLASSROOM]}
 DEFAULT_KEY = "resnet18"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import safe_text
 from core.datasets.folders import Dataset
 from core.datasets.tensors import ImageTensors, Preprocess, decode_split
 from core.models.loading import LoadedModel, get_model, private_view
@@ -68,7 +69,7 @@ class EmbeddingMap:
         for i, path in enumerate(f.paths):
             name = str(path.relative_to(root)) if root is not None else path.name
             cells = [name, f.classes[f.labels[i]], "val" if f.is_val[i] else "train"]
-            quoted = ['"' + c.replace('"', '""') + '"' for c in cells]
+            quoted = ['"' + str(safe_text.csv_cell(c)).replace('"', '""') + '"' for c in cells]
             numbers = [f"{v:.6g}" for v in (*self.pca[i], *self.tsne[i])]
             lines.append(",".join(quoted + numbers))
         return "\n".join(lines) + "\n"

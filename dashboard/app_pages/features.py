@@ -14,7 +14,7 @@ from core.features import (
     solve,
     worked_example,
 )
-from core.models import LoadedModel
+from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.viz import COLORMAPS
 from dashboard import ui
 from dashboard.live_conv_panel import live_convolution
@@ -124,6 +124,18 @@ def _filters(model: LoadedModel, name: str) -> None:
         + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
+    if model.trained and left.toggle(
+        "Beside the random kernels of an untrained copy",
+        key="fm_kinit",
+        help="The same architecture with random weights, as training starts: learning turns noise into edges and "
+        "colour blobs.",
+    ):
+        start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
+        left.image(
+            features.kernel_grid(start, view, start.order(by_norm), chosen),
+            caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
+            width="stretch",
+        )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")

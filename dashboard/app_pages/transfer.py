@@ -13,6 +13,7 @@ from core.transfer import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
     MAX_EPOCHS,
+    SCRATCH,
     STRATEGIES,
     STRATEGY_COLOURS,
     RunConfig,
@@ -210,7 +211,8 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             "Strategies",
             list(STRATEGIES),
             selection_mode="multi",
-            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key],
+            # with pretrained weights, the baseline shows side by side what pretraining is worth
+            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key, *([SCRATCH.key] if pretrained else [])],
             format_func=lambda k: STRATEGIES[k].label,
             key="tl_strategies",
         )
