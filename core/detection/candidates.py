@@ -135,7 +135,7 @@ def raw_output(model: yolo.YoloModel, image: Image.Image) -> RawOutput:
     """Run ``model``'s backend once on the letterboxed ``image`` and keep every candidate.
 
     Works for every format Ultralytics loads (PyTorch, ONNX, OpenVINO): it calls the predictor's
-    backend, the same one :meth:`core.yolo.YoloModel.predict` uses, under the model's lock.
+    backend, the same one :meth:`core.detection.yolo.YoloModel.predict` uses, under the model's lock.
 
     Raises:
         ValueError: the model is NMS-free or its output is not a grid of candidates.
