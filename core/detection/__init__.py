@@ -45,7 +45,7 @@ from core.detection.yolo import (
     sample_images,
     shipped_labels,
 )
-from core.detection.yolo_files import YOLO_WEIGHTS, ModelFile, download_model, find_model, local_models
+from core.detection.yolo_files import YOLO_WEIGHTS, ModelFile, download_model, find_model, local_models, model_names
 
 __all__ = [
     "ANCHOR_FREE_NOTE",
@@ -93,6 +93,7 @@ __all__ = [
     "load_model",
     "load_uploaded_pt",
     "local_models",
+    "model_names",
     "nms_picture",
     "parse_yolo_labels",
     "peak_inside",

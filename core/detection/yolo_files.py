@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config.settings import get_settings
+from core.detection.classroom import OPENVINO_PATH
 from core.detection.yolo import model_format, ultralytics_module
 from core.errors import WeightsUnavailable
 
 _RELEASE = "https://github.com/ultralytics/assets/releases/download/v8.4.0"  # as ultralytics 8.4 downloads
 YOLO_WEIGHTS: dict[str, str] = {name: f"{_RELEASE}/{name}.pt" for name in ("yolov8n", "yolov8s", "yolo11n", "yolo11s")}
+SHIPPED_MODELS: dict[str, Path] = {"convlens-shapes": OPENVINO_PATH}  # trained by ConvLens, in assets/
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ def find_model(name: str) -> Path:
         ValueError: the name is not registered.
         WeightsUnavailable: none of its files is there; the message names the file and the folder.
     """
+    if name in SHIPPED_MODELS and model_format(SHIPPED_MODELS[name]):
+        return SHIPPED_MODELS[name]
     if name not in YOLO_WEIGHTS:
         raise ValueError(f"Unknown YOLO model {name!r}; choose one of {', '.join(YOLO_WEIGHTS)}.")
     settings = get_settings()
@@ -85,3 +89,8 @@ def download_model(name: str) -> Path:
     except (ConnectionError, OSError) as exc:
         raise WeightsUnavailable(f"Downloading {target.name} from {YOLO_WEIGHTS[name]} failed: {exc}") from None
     return target
+
+
+def model_names() -> list[str]:
+    """The models offered by name: COCO models (:data:`YOLO_WEIGHTS`), then the shipped ones that are present."""
+    return [*YOLO_WEIGHTS, *(name for name, path in SHIPPED_MODELS.items() if model_format(path))]

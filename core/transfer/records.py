@@ -9,10 +9,23 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from core.transfer.strategies import STRATEGIES, TrainSettings
 
 ACTIVE = ("starting", "running")  # the final states: done, cancelled, stopped, failed, interrupted
+
+
+class RunFolderConfig(Protocol):
+    """What any kind of run (this lab's or the detection lab's) tells the store: names its folder, saved as JSON."""
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def to_json(self) -> dict: ...
 
 
 @dataclass(frozen=True)
