@@ -10,6 +10,7 @@ from core.detection.boxes import (
     parse_yolo_labels,
     truth_rows,
 )
+from core.detection.labels import ImageRef, LabelMatch, match_labels
 from core.detection.metrics import (
     DETECTION_COLUMNS,
     DetectionReport,
@@ -47,7 +48,9 @@ __all__ = [
     "DetectionBatch",
     "DetectionReport",
     "GroundTruth",
+    "ImageRef",
     "LabelIssue",
+    "LabelMatch",
     "ModelFile",
     "YoloModel",
     "class_rows",
@@ -68,6 +71,7 @@ __all__ = [
     "load_model",
     "load_uploaded_pt",
     "local_models",
+    "match_labels",
     "parse_yolo_labels",
     "pr_figure",
     "pt_upload_refusal",

@@ -1,6 +1,5 @@
 """Transfer learning lab: feature extraction and fine-tuning trained side by side on the same data."""
 
-import secrets
 import threading
 
 import streamlit as st
@@ -31,7 +30,7 @@ from core.transfer import (
     read_run,
     trained_module,
 )
-from dashboard import ui
+from dashboard import state, ui
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -83,11 +82,7 @@ def _session_token() -> str:
     Kept in the session and mirrored in the page's address (``?owner=``), so that a refresh of
     the same tab still owns its runs.
     """
-    token = st.session_state.get("tl_owner") or st.query_params.get("owner") or secrets.token_urlsafe(24)
-    st.session_state["tl_owner"] = token
-    if st.query_params.get("owner") != token:
-        st.query_params["owner"] = token
-    return token
+    return state.browser_id()
 
 
 def _teacher_token() -> str | None:
@@ -392,6 +387,7 @@ def runs_section() -> None:
 
 
 st.title("Transfer learning lab")
+state.reset_button("tl_")
 st.markdown(
     "Start from a network pretrained on a large dataset (ImageNet for the zoo models, the generated shapes "
     "for Tiny VGG). With **little data**, freeze its backbone and train only a "
