@@ -4,7 +4,9 @@ Streamlit forgets a widget's value when a run does not draw it (a page switch), 
 refresh starts a new session. So every setting listed in :func:`params` lives in
 ``st.session_state[STORE]``: at the start of each run :func:`sync` copies what the widgets
 say into it, gives widgets that were not drawn last run their value back, and writes the
-settings that differ from their defaults into the URL's query parameters. Opening such a URL
+settings that differ from their defaults into the URL's query parameters. (Widget values are set
+anew on every run: a value Streamlit kept from an earlier run is not sent to the browser, which
+would then show the widget's default beside the value the script uses.) Opening such a URL
 (a refresh, or a link a teacher shares) restores the view; a bad value in it is ignored
 with a message. Widgets inside fragments call :func:`changed` on change, so that the URL
 follows them at once.
@@ -63,6 +65,20 @@ def params() -> tuple[Param, ...]:
         Param("image", "sb_source", default="Sample", choices=SOURCES, aliases={s.lower(): s for s in SOURCES}),
         Param("sample", "sb_sample", default=default_sample, choices=lambda: list(sample_images())),
         Param("cmap", "fm_cmap", default=COLORMAPS[0], choices=COLORMAPS),
+        Param(
+            "norm",
+            "fm_norm",
+            default="per channel",
+            choices=("per channel", "shared"),
+            aliases={"channel": "per channel"},
+        ),
+        Param(
+            "order",
+            "fm_order",
+            default="channel order",
+            choices=("channel order", "most active first"),
+            aliases={"channels": "channel order", "strongest": "most active first"},
+        ),
         Param("layer", "fm_layer"),
         Param("channel", "fm_channel", kind=int, low=0, high=100_000),
         Param("view", "gc_view", default="map", choices=("map", "top3", "depth", "sanity")),
@@ -101,9 +117,9 @@ def sync() -> None:
             state[key] = value
     store = _store()
     for param in params():
-        if param.key in state:
+        if param.key in state:  # what the widget says (the user may just have changed it)
             store[param.key] = state[param.key]
-        elif param.key in store:  # its widget was not drawn last run: give it its value back
+        if param.key in store:  # set anew on every run, so the browser shows it even on a page it left
             state[param.key] = store[param.key]
     _write_url()
 
@@ -125,6 +141,13 @@ def _write_url() -> None:
         st.query_params.from_dict(wanted)
 
 
+def clear(*keys: str) -> None:
+    """Forget settings (a new layer starts on its own strongest channel): from the widgets and the store."""
+    for key in keys:
+        st.session_state.pop(key, None)
+        _store().pop(key, None)
+
+
 def link_notes() -> None:
     """Say which values of an opened link were ignored (as text: the link is anyone's)."""
     for note in st.session_state.pop(NOTES, ()):
@@ -132,13 +155,18 @@ def link_notes() -> None:
 
 
 def _reset(prefix: str) -> None:
-    store = _store()
-    for param in params():
-        if param.key.startswith(prefix):
-            store.pop(param.key, None)
+    store, registered = _store(), {p.key: p for p in params()}
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix)]:
-        if key not in KEEP_ON_RESET and not key.endswith(UPLOADS):
-            del st.session_state[key]
+        if key not in KEEP_ON_RESET and not key.endswith(UPLOADS) and key not in registered:
+            del st.session_state[key]  # the page sets its own start values (layer, channel, size)
+    for key, param in registered.items():
+        if key.startswith(prefix):
+            store.pop(key, None)
+            default = param.default_value()
+            if default is None:
+                st.session_state.pop(key, None)
+            else:  # set, not deleted: the browser is sent the default (a deleted key keeps its old display)
+                st.session_state[key] = default
     token = st.session_state.get(OWNER_KEY)
     if token:  # edits kept on the server for a refresh (the ground-truth table) go too
         for name in _browser_store().names(token):

@@ -107,3 +107,19 @@ def test_a_camera_snapshot_is_an_image_source(tmp_path: Path) -> None:
     at.switch_page("app_pages/detection.py").run()
     at.switch_page("app_pages/zoo.py").run()
     assert "camera snapshot" in texts(at)  # the snapshot survives the page switch
+
+
+def test_offline_says_so_before_the_download_button_is_pressed() -> None:
+    at = open_page("zoo", sb_model="resnet18")  # tests run offline (CONVLENS_OFFLINE=1)
+    assert "No download is possible: this server is set to work offline" in texts(at)
+    download = next(b for b in at.button if b.label.startswith("Download the weights"))
+    assert download.disabled
+
+
+def test_a_failed_download_stays_on_screen_across_reruns(monkeypatch) -> None:
+    monkeypatch.delenv("CONVLENS_OFFLINE")  # no route from the test machine: the probe finds it out
+    at = open_page("zoo", sb_model="resnet18")
+    at.session_state["ui_download_error"] = ("resnet18", "Downloading the weights failed: no route to host")
+    at.run()
+    at.run()
+    assert "Downloading the weights failed: no route to host" in shown(e.value for e in at.error)

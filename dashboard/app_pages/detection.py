@@ -302,7 +302,7 @@ def _results(
 
     index = 0
     if st.session_state.get("det_image") not in range(len(images)):  # fewer images now, or a bad link
-        st.session_state.pop("det_image", None)
+        state.clear("det_image")
     if len(images) > 1:
         index = st.selectbox(
             "Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image", on_change=state.changed

@@ -32,8 +32,7 @@ def _keep_valid(key: str, options, default) -> None:
 def _layer_changed(target: str, source: str) -> None:
     """Keep the slider and the jump list on the same layer; start the new layer on its strongest channel."""
     st.session_state[target] = st.session_state[source]
-    for key in ("fm_channel", "fm_kfilter", "fm_kin"):
-        st.session_state.pop(key, None)
+    state.clear("fm_channel", "fm_kfilter", "fm_kin")
     state.changed()
 
 

@@ -111,7 +111,7 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
     if mode == "Any class":
         names = model.categories
         if st.session_state.get("gc_class") not in range(len(names)):  # another model, or a bad link
-            st.session_state.pop("gc_class", None)
+            state.clear("gc_class")
         return st.selectbox(
             "Search a class by name",
             range(len(names)),

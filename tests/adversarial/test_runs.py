@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from core.config import limits
-from core.util import slots as run_slots
 from core.transfer import store as runs
 from core.transfer import supervisor as run_manager
 from core.transfer.store import RunConfig, RunWriter, list_runs, read_run
+from core.util import slots as run_slots
 from tests.conftest import ROOT
 
 # A "server" process: takes a slot and starts a "worker" that holds it for a while, like start_run.
