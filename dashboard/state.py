@@ -38,6 +38,32 @@ KEEP_ON_RESET = (OWNER_KEY,)
 UPLOADS = ("_kept", "_version", "_data")  # endings of the keys of uploaded files and their uploaders
 
 
+# Settings kept across pages in this session but left out of links (lists, or too long for a URL).
+SESSION_ONLY = (
+    "det_samples",
+    "det_model",
+    "det_camera_on",
+    "fm_size",
+    "fm_strip_image",
+    "fm_kview",
+    "fm_knorm",
+    "gc_steps",
+    "gc_window",
+    "gc_stride",
+    "gc_batch",
+    "tl_dataset",
+    "tl_val_ratio",
+    "tl_seed",
+    "tl_strategies",
+    "tl_size",
+    "tl_batch",
+    "tl_lr",
+    "tl_factor",
+    "tl_depth",
+    "tl_augment",
+)
+
+
 def default_sample() -> str:
     """A photo for ImageNet models; a generated shape when the app starts on the classroom model."""
     imagenet = models.model_card(models.default_key()).dataset == "ImageNet-1K"
@@ -116,11 +142,11 @@ def sync() -> None:
         for key, value in found.values.items():
             state[key] = value
     store = _store()
-    for param in params():
-        if param.key in state:  # what the widget says (the user may just have changed it)
-            store[param.key] = state[param.key]
-        if param.key in store:  # set anew on every run, so the browser shows it even on a page it left
-            state[param.key] = store[param.key]
+    for key in [p.key for p in params()] + list(SESSION_ONLY):
+        if key in state:  # what the widget says (the user may just have changed it)
+            store[key] = state[key]
+        if key in store:  # set anew on every run, so the browser shows it even on a page it left
+            state[key] = store[key]
     _write_url()
 
 
@@ -156,6 +182,8 @@ def link_notes() -> None:
 
 def _reset(prefix: str) -> None:
     store, registered = _store(), {p.key: p for p in params()}
+    for key in [k for k in SESSION_ONLY if k.startswith(prefix)]:
+        store.pop(key, None)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix)]:
         if key not in KEEP_ON_RESET and not key.endswith(UPLOADS) and key not in registered:
             del st.session_state[key]  # the page sets its own start values (layer, channel, size)
