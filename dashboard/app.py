@@ -45,4 +45,6 @@ page = st.navigation(PAGES)
 state.sync()
 state.link_notes()
 sidebar.render(page)
+with st.sidebar:
+    state.share_link()
 page.run()

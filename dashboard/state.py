@@ -167,6 +167,17 @@ def _write_url() -> None:
         st.query_params.from_dict(wanted)
 
 
+def share_link() -> None:
+    """The link to this view, for students' screens: the settings only, never this browser's id."""
+    import urllib.parse
+
+    base = (st.context.url or "").split("?", 1)[0]
+    query = urllib.parse.urlencode(encode(_store(), params()))
+    with st.expander("Share this view", icon=":material/link:"):
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+        st.caption("Opens this page with these settings. Your uploads and runs stay yours.")
+
+
 def clear(*keys: str) -> None:
     """Forget settings (a new layer starts on its own strongest channel): from the widgets and the store."""
     for key in keys:

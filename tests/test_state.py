@@ -82,6 +82,8 @@ def test_an_upload_survives_a_refresh_of_the_same_browser_only() -> None:
     at.file_uploader(key="sb_upload").set_value(("my cat.png", data, "image/png")).run()
     assert not at.exception and "my cat.png" in texts(at)
     assert at.query_params["owner"]  # the browser id that finds the upload again
+    link = next(c.value for c in at.code if "weights=random" in c.value)  # "Share this view"
+    assert "owner" not in link and "image=upload" in link  # the settings, never this browser's id
 
     refreshed = AppTest.from_file(ENTRY, default_timeout=120)  # a refresh: a new session, the same URL
     refreshed.query_params.update(at.query_params)
