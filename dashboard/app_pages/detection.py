@@ -12,7 +12,7 @@ from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
 from core.viz import to_png
-from dashboard import state, ui
+from dashboard import detection_hood, state, ui
 
 UPLOAD = "upload"
 CAMERA_KEY, GT_KEY = "det_camera_data", "det_gt_rows"  # kept per browser on the server
@@ -402,6 +402,7 @@ if model is not None and decoded:
         truths = ground_truth(images, batch.names, samples)
         st.subheader("Detections")
         results(images, batch, truths)
+        detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
 iou_explainer()

@@ -1,6 +1,7 @@
 """Filters & feature maps: what each convolution of the chosen model sees, layer by layer."""
 
 import streamlit as st
+from PIL import Image
 
 from core import features, safe_text
 from core.features import (
@@ -13,9 +14,10 @@ from core.features import (
     solve,
     worked_example,
 )
-from core.models import LoadedModel
+from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.viz import COLORMAPS
 from dashboard import state, ui
+from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
 IN_ORDER, STRONGEST = "channel order", "most active first"
@@ -122,6 +124,18 @@ def _filters(model: LoadedModel, name: str) -> None:
         + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
+    if model.trained and left.toggle(
+        "Beside the random kernels of an untrained copy",
+        key="fm_kinit",
+        help="The same architecture with random weights, as training starts: learning turns noise into edges and "
+        "colour blobs.",
+    ):
+        start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
+        left.image(
+            features.kernel_grid(start, view, start.order(by_norm), chosen),
+            caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
+            width="stretch",
+        )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
@@ -133,7 +147,7 @@ def _filters(model: LoadedModel, name: str) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
+def explore(model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
     _keep_valid("fm_layer", names, names[0])
@@ -149,11 +163,13 @@ def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
     jump.selectbox("Jump to a layer", names, key="fm_jump", on_change=_layer_changed, args=("fm_layer", "fm_jump"))
     name = st.session_state["fm_layer"]
     _layer_card(acts, name)
-    maps_tab, filters_tab = st.tabs(["Feature maps", "Filters"])
+    maps_tab, filters_tab, live_tab = st.tabs(["Feature maps", "Filters", "The convolution, live"])
     with maps_tab, ui.user_errors("Drawing the feature maps"):
         _feature_maps(acts, name, cmap)
     with filters_tab, ui.user_errors("Drawing the filters"):
         _filters(model, name)
+    with live_tab, ui.user_errors("The live convolution"):
+        live_convolution(model, acts, name, image, size)
 
 
 @st.fragment
@@ -254,7 +270,7 @@ if acts is not None:
         f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
         "moving through them never re-runs the model."
     )
-    explore(model, acts, cmap)
+    explore(model, acts, cmap, image, size)
     st.subheader("Across depth: from edges to objects")
     depth(acts, cmap)
 

@@ -12,6 +12,7 @@ from core.transfer import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
     MAX_EPOCHS,
+    SCRATCH,
     STRATEGIES,
     STRATEGY_COLOURS,
     RunConfig,
@@ -31,6 +32,7 @@ from core.transfer import (
     trained_module,
 )
 from dashboard import state, ui
+from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -204,7 +206,8 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             "Strategies",
             list(STRATEGIES),
             selection_mode="multi",
-            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key],
+            # with pretrained weights, the baseline shows side by side what pretraining is worth
+            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key, *([SCRATCH.key] if pretrained else [])],
             format_func=lambda k: STRATEGIES[k].label,
             key="tl_strategies",
         )
@@ -396,6 +399,8 @@ st.markdown(
 )
 st.header("1 · Data")
 selected = data_section()
+st.subheader("Why a frozen backbone works")
+embedding_section(selected)
 st.header("2 · Train")
 train_section(selected)
 st.header("3 · Runs and results")
