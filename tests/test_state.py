@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.io import sample_images
 from tests.apptest import ENTRY, open_page, shown, texts
+from tests.tiny_datasets import make_dataset
 
 RANDOM = "Random (untrained)"
 
@@ -125,3 +126,21 @@ def test_a_failed_download_stays_on_screen_across_reruns(monkeypatch) -> None:
     at.run()
     at.run()
     assert "Downloading the weights failed: no route to host" in shown(e.value for e in at.error)
+
+
+def test_the_transfer_forms_epochs_survive_a_page_switch(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CONVLENS_DATA_DIR", str(tmp_path / "data"))
+    make_dataset(tmp_path / "data" / "insects", {"ants": 6, "bees": 6}, size=32)
+    at = open_page("transfer", sb_weights=RANDOM)
+    at.select_slider(key="tl_size").set_value(64)
+    at.slider(key="tl_epochs").set_value(3)  # a form: its values count once Train is pressed
+    at.button(key="FormSubmitter:tl_form-Train").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.switch_page("app_pages/zoo.py").run()
+    at.run()
+    at.switch_page("app_pages/transfer.py").run()
+    assert not at.exception
+    assert (at.slider(key="tl_epochs").value, at.select_slider(key="tl_size").value) == (3, 64)
+    assert at.query_params["epochs"] == "3"
+    if any(b.key == "tl_cancel" for b in at.button):  # the run itself is not what this test is about
+        at.button(key="tl_cancel").click().run()
