@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bench.serve import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.helpers import assert_no_exception, choose, go_to, pick, screenshot, settle
+from tests.browser.helpers import assert_no_exception, choose, go_to, pick, screenshot, settle, step_slider
 
 pytestmark = pytest.mark.browser
 
@@ -33,10 +33,13 @@ def test_settings_survive_yolo_refresh_and_links_and_reset(page, app_server: str
 
     go_to(page, "YOLO detection")  # the page without the shared sidebar
     page.get_by_role("heading", name="YOLO detection").wait_for()
+    page.get_by_role("slider", name="Confidence threshold").wait_for()
+    step_slider(page, "Confidence threshold")  # 0.25 -> 0.26: the YOLO page's own setting
     go_to(page, "Model zoo")
     page.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
     _sidebar_shows(page, "ResNet-18", "Random (untrained)", "coffee")
     assert "model=resnet18" in page.url and "sample=coffee" in page.url
+    assert "conf=0.26" in page.url  # the YOLO page's setting, kept while that page is not shown
 
     page.reload()  # a refresh is a new Streamlit session: the URL brings the view back
     settle(page)
@@ -46,6 +49,9 @@ def test_settings_survive_yolo_refresh_and_links_and_reset(page, app_server: str
         page.set_viewport_size({"width": size[0], "height": size[1]})
         screenshot(page, f"classroom_zoo_after_refresh_{size[0]}x{size[1]}")
 
+    go_to(page, "YOLO detection")
+    slider = page.get_by_test_id("stSlider").filter(has_text="Confidence threshold")
+    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "0.26"  # after a refresh: kept
     go_to(page, "Filters & feature maps")
     choose(page, "Colormap", "magma")
     go_to(page, "Model zoo")
