@@ -41,6 +41,7 @@ PAGES = [
     st.Page("app_pages/gradcam.py", title="Grad-CAM & attributions", icon=":material/local_fire_department:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
     st.Page("app_pages/detection.py", title="YOLO detection", icon=":material/center_focus_weak:"),
+    st.Page("app_pages/det_lab.py", title="Detection lab", icon=":material/select_all:"),
 ]
 page = st.navigation(PAGES)
 state.sync()

@@ -32,7 +32,7 @@ STORE = "_settings"  # {session key: value}; no widget has this key
 NOTES = "_link_notes"
 PRETRAINED, RANDOM = "Pretrained", "Random (untrained)"
 SOURCES = ("Sample", "Upload", "Camera")
-OWNER_KEY, OWNER_PARAM = "tl_owner", "owner"  # the transfer page's run token doubles as the browser id
+OWNER_KEY, OWNER_PARAM = "run_owner", "owner"  # the lab pages' run token doubles as the browser id
 # Keys a page reset leaves alone: the browser id, uploads kept on the server, the uploaders' versions.
 KEEP_ON_RESET = (OWNER_KEY,)
 UPLOADS = ("_kept", "_version", "_data")  # endings of the keys of uploaded files and their uploaders
@@ -40,7 +40,8 @@ UPLOADS = ("_kept", "_version", "_data")  # endings of the keys of uploaded file
 
 # Settings kept across pages in this session but left out of links (lists, or too long for a URL).
 SESSION_ONLY = (
-    "det_samples",
+    "det_samples_coco",
+    "det_samples_shapes",
     "det_model",
     "det_camera_on",
     "fm_size",

@@ -33,7 +33,11 @@ class LabelMatch:
 
 
 def match_labels(
-    images: Iterable[ImageRef], user_files: Mapping[str, str] | None = None, *, shipped: bool = True
+    images: Iterable[ImageRef],
+    user_files: Mapping[str, str] | None = None,
+    *,
+    shipped: bool = True,
+    names: Mapping[int, str] | None = None,
 ) -> LabelMatch:
     """Label text for each image that has some.
 
@@ -42,11 +46,12 @@ def match_labels(
         user_files: the user's label files, text by file name (``bus.txt``), matched by stem.
         shipped: False runs the samples without their shipped labels (unjudged, or judged
             by the user's own files only).
+        names: the model's classes: they choose the shipped set (COCO photos or shape scenes).
     """
     images = list(images)
     texts, sources = {}, {}
     if shipped:
-        labels = shipped_labels()
+        labels = shipped_labels(names)
         for image in images:
             stem = Path(image.name).stem
             if image.sample and stem in labels:

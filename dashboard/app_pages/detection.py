@@ -58,13 +58,13 @@ def _uploaded_model() -> detection.YoloModel | None:
 def choose_model() -> detection.YoloModel | None:
     """The model picker: registered names, files in the weights folder, or an upload."""
     ready, missing = {}, {}
-    for name in detection.YOLO_WEIGHTS:
+    for name in detection.model_names():
         try:
             ready[name] = detection.find_model(name)
         except WeightsUnavailable as exc:  # explained when picked
             missing[name] = exc
     files = {m.path.name: m for m in detection.local_models() if m.path not in ready.values()}
-    options = [*detection.YOLO_WEIGHTS, *files, UPLOAD]
+    options = [*detection.model_names(), *files, UPLOAD]
     default = next(iter(ready), next(iter(files), next(iter(detection.YOLO_WEIGHTS))))
     choice = st.selectbox(
         "Model",
@@ -96,10 +96,12 @@ def _camera() -> list[tuple[str, bytes]]:
     return [("camera.jpg", data)] if data is not None else []
 
 
-def choose_images() -> list[tuple[str, bytes, bool]]:
-    """Sample images, uploads and the camera snapshot, as (unique name, bytes, is a shipped sample)."""
-    samples = detection.sample_images()
-    picked = st.multiselect("Sample images", list(samples), default=list(samples), key="det_samples")
+def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes, bool]]:
+    """Sample images (those made for the model's classes), uploads and the camera snapshot,
+    as (unique name, bytes, is a shipped sample)."""
+    samples = detection.sample_images(names)
+    kind = "shapes" if "shapes_scene_0.png" in samples else "coco"  # a widget per set: the options differ
+    picked = st.multiselect("Sample images", list(samples), default=list(samples), key=f"det_samples_{kind}")
     uploads = ui.kept_uploads("Your images", key="det_uploads") + _camera()
     found, names = [], set()
     for name, data, sample in [(n, samples[n].read_bytes(), True) for n in picked] + [(*u, False) for u in uploads]:
@@ -146,6 +148,7 @@ def ground_truth(
         [detection.ImageRef(n, n in samples) for n, _ in images],
         {name: data.decode("utf-8-sig", errors="replace") for name, data in label_files},
         shipped=shipped,
+        names=names,
     )
     texts = found.texts
     if found.unmatched:
@@ -377,7 +380,7 @@ left, right = st.columns(2)
 with left:
     model = choose_model()
 with right:
-    chosen = choose_images()
+    chosen = choose_images(model.names if model is not None else None)
 decoded = []
 samples = {name for name, _, sample in chosen if sample}
 for name, data, _ in chosen:
