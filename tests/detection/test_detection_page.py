@@ -174,11 +174,11 @@ def test_settings_and_table_edits_survive_a_page_switch_and_reset(offline_kit: P
 
 def test_my_photo_named_like_a_sample_is_not_judged_by_the_shipped_labels(offline_kit: Path) -> None:
     at = open_page("detection")
-    at.multiselect(key="det_samples").set_value([]).run()
+    at.multiselect(key="det_samples_coco").set_value([]).run()
     coffee = shared_path("images", "rocket.jpg").read_bytes()
     at.file_uploader(key="det_uploads_0").set_value([("bus.jpg", coffee, "image/jpeg")]).run()
     assert "ran once on 1 image(s)" in texts(at)
     assert "No ground truth for this image" in texts(at) and "FN" not in metrics(at)
-    at.multiselect(key="det_samples").set_value(["bus.jpg"]).run()  # the real sample: judged; the upload is a copy
+    at.multiselect(key="det_samples_coco").set_value(["bus.jpg"]).run()  # the real sample: judged; the upload is a copy
     at.toggle(key="det_shipped").set_value(False).run()  # the switch: samples without their labels
     assert "Add ground truth" in texts(at)
