@@ -27,9 +27,7 @@ from tests.offline import NO_NETWORK
 
 needs_detector = pytest.mark.skipif(not det_classroom.available(), reason="assets/detector/ not trained yet")
 
-_OFFLINE_RUN = (
-    NO_NETWORK
-    + """
+_OFFLINE_RUN = NO_NETWORK + """
 import sys
 from core.detection_lab.worker import train_run
 from core.detection_lab.runs import DetRunConfig
@@ -40,7 +38,6 @@ writer = RunWriter.create(config, __import__("pathlib").Path(sys.argv[2]))
 run_job(writer.path, train_run)
 print(json.dumps({"network": network, "commands": commands, "run": str(writer.path)}))
 """
-)
 
 
 def _weights(path: Path) -> dict:

@@ -188,9 +188,7 @@ def test_a_name_prefers_the_pt_file_and_bad_files_are_refused(
         yolo.load_model(tmp_path / "notes.txt")
 
 
-_NO_NETWORK = (
-    NO_NETWORK
-    + """
+_NO_NETWORK = NO_NETWORK + """
 from core.detection import yolo
 from core.io.images import load_image
 model = yolo.load_model(yolo.find_model("yolov8n"))
@@ -199,7 +197,6 @@ from ultralytics.utils import SETTINGS
 print(json.dumps({"network": network, "commands": commands, "boxes": [len(d) for d in batch.detections],
                   "settings": str(SETTINGS.file), "sync": SETTINGS["sync"]}))
 """
-)
 
 
 def test_loading_and_predicting_touch_no_network_and_install_nothing(tmp_path: Path) -> None:
