@@ -29,6 +29,7 @@ from core.detection.candidates import (
     steps_csv,
 )
 from core.detection.inside_pictures import cam_picture, candidates_picture, grid_base, grid_picture, nms_picture
+from core.detection.labels import ImageRef, LabelMatch, match_labels
 from core.detection.metrics import DetectionReport, classes_seen, evaluate
 from core.detection.pictures import confusion_figure, draw_detections, iou_arithmetic, iou_picture, legend, pr_figure
 from core.detection.report_tables import DETECTION_COLUMNS, class_rows, detection_rows, report_csv
@@ -62,7 +63,9 @@ __all__ = [
     "DetectionReport",
     "GridLevel",
     "GroundTruth",
+    "ImageRef",
     "LabelIssue",
+    "LabelMatch",
     "ModelFile",
     "NmsRun",
     "NmsStep",
@@ -93,6 +96,7 @@ __all__ = [
     "load_model",
     "load_uploaded_pt",
     "local_models",
+    "match_labels",
     "model_names",
     "nms_picture",
     "parse_yolo_labels",

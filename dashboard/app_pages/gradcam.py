@@ -11,7 +11,7 @@ from core import explain, models, safe_text
 from core.explain import METHODS, Options, attribute
 from core.models import Classification, LoadedModel
 from core.viz import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
-from dashboard import ui
+from dashboard import state, ui
 
 VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
@@ -76,8 +76,8 @@ def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
 def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3, downloads: bool = True) -> None:
     """Overlays and raw maps; the opacity and colormap controls rerun only this part, never the model."""
     left, right = st.columns(2)
-    alpha = left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha")
-    cmap = right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap")
+    alpha = left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha", on_change=state.changed)
+    cmap = right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap", on_change=state.changed)
     single, width = len(panels) == 1, min(columns, len(panels))
     for i, panel in enumerate(panels):
         if i % width == 0:  # a new row; one map: the overlay on the left, its raw map on the right
@@ -110,12 +110,14 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
     )
     if mode == "Any class":
         names = model.categories
+        if st.session_state.get("gc_class") not in range(len(names)):  # another model, or a bad link
+            state.clear("gc_class")
         return st.selectbox(
             "Search a class by name",
             range(len(names)),
             index=result.top[0].index,
             format_func=lambda i: f"{names[i]} ({i})",
-            key=f"gc_class_{model.key}",
+            key="gc_class",
         )
     top = {p.index: p for p in result.top}
     return st.radio(
@@ -283,6 +285,7 @@ def _sanity_check(s: Subject) -> None:
 
 
 st.title("Grad-CAM & attributions")
+state.reset_button("gc_")
 st.caption(
     "Where does the network look when it decides? Pick a class and a layer: the heatmap shows which places "
     "in the image raised that class's score."
