@@ -6,7 +6,7 @@ repository as a package, so ``core`` and ``dashboard`` import from anywhere).
 
 import streamlit as st
 
-from dashboard import sidebar
+from dashboard import classroom, sidebar
 
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
@@ -20,4 +20,5 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 sidebar.render(page)
+classroom.render()
 page.run()

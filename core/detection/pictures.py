@@ -249,9 +249,10 @@ def pr_figure(curves: Sequence[PRCurve], iou: float) -> go.Figure:
         xaxis={"title": "recall", "range": [0, 1.02]},
         yaxis={"title": "precision", "range": [0, 1.05]},
         font=FONT,
-        height=420,
+        height=460,
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
-        legend={"yanchor": "bottom", "y": 0.02, "xanchor": "left", "x": 0.02},
+        # Below the plot: inside it the legend covered the curves' low-recall ends.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
     )
     return fig
 

@@ -4,6 +4,7 @@ from core.explain.gradcam import GradCam, LayerChoices, LayerMaps, default_layer
 from core.explain.gradcam import explain as grad_cams
 from core.explain.methods import METHODS, Attribution, Options, attribute
 from core.explain.sanity import SanityCheck, cascade_groups, cascading_randomization, similarity_figure
+from core.explain.timing import PassTimes, measure_passes
 
 __all__ = [
     "METHODS",
@@ -12,6 +13,7 @@ __all__ = [
     "LayerChoices",
     "LayerMaps",
     "Options",
+    "PassTimes",
     "SanityCheck",
     "attribute",
     "cascade_groups",
@@ -20,6 +22,7 @@ __all__ = [
     "grad_cam",
     "grad_cams",
     "layer_choices",
+    "measure_passes",
     "model_view",
     "similarity_figure",
 ]

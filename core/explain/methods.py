@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 
 from core.explain.gradcam import grad_cam
+from core.explain.timing import PassTimes
 from core.models.loading import LoadedModel, private_view
 from core.util.hooks import preserved_state, resolve_layer
 
@@ -42,6 +43,10 @@ class Cost:
         plural = "es" if max(self.forwards, self.backwards) > 1 else ""
         batches = f" in {self.calls} batches" if self.calls < max(self.forwards, self.backwards) else ""
         return f"{passes} pass{plural}{batches}"
+
+    def estimate(self, times: PassTimes) -> float:
+        """Seconds, from warm measured passes (:func:`core.explain.timing.measure_passes`)."""
+        return times.seconds(self.forwards, self.backwards, self.calls)
 
     def seconds(self, forward_ms: float) -> float:
         """A rough estimate from the time of one forward pass (a backward pass costs about two)."""

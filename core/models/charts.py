@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from core import safe_text
@@ -23,6 +25,7 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()
     rated = [c for c in cards if c.top1 is not None and c.gflops and c.dataset == "ImageNet-1K"]
+    positions = label_positions([(c.key, c.gflops or 1.0, c.top1 or 0.0) for c in rated])
     for family in dict.fromkeys(c.family for c in rated):
         group = [c for c in rated if c.family == family]
         fig.add_trace(
@@ -32,7 +35,7 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
                 mode="markers+text",
                 name=family,
                 text=[c.label for c in group],
-                textposition="top center",
+                textposition=[positions[c.key] for c in group],
                 cliponaxis=False,  # labels near the edges stay whole
                 marker={
                     "size": [8 + 4 * (c.params / 1e6) ** 0.5 for c in group],
@@ -54,6 +57,25 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
     return styled(fig, height=480)
 
 
+LABEL_PLACES = ("top center", "bottom center", "middle right", "middle left")
+
+
+def label_positions(points: list[tuple[str, float, float]], near_decades: float = 0.3, near_y: float = 2.5) -> dict:
+    """A text position per (key, gflops, top-1) so that labels of close bubbles do not sit on each other.
+
+    Points are placed from left to right; each takes the first place not already taken by a close
+    neighbour (within ``near_decades`` of log10 GFLOPs and ``near_y`` accuracy points).
+    """
+    placed: list[tuple[float, float, str]] = []
+    positions = {}
+    for key, x, y in sorted(points, key=lambda p: p[1]):
+        taken = {place for px, py, place in placed if abs(math.log10(px / x)) < near_decades and abs(py - y) < near_y}
+        place = next((p for p in LABEL_PLACES if p not in taken), LABEL_PLACES[0])
+        placed.append((x, y, place))
+        positions[key] = place
+    return positions
+
+
 def topk_figure(result: Classification) -> go.Figure:
     """Horizontal bars of the top-k probabilities, the most probable on top."""
     top = list(reversed(result.top))
@@ -70,6 +92,8 @@ def topk_figure(result: Classification) -> go.Figure:
     )
     fig.update_layout(
         xaxis={"title": "probability (%)", "range": [0, 100]},
-        margin={"t": 10, "l": 10, "r": 10, "b": 10},
+        margin={"t": 10 if result.trained else 50, "l": 10, "r": 10, "b": 10},
     )
-    return styled(fig, height=70 + 52 * len(top))
+    if not result.trained:  # burnt into the chart (and its PNG export), not only a banner
+        fig.update_layout(title={"text": "UNTRAINED: random weights", "font": {"size": 20, "color": "#b41414"}})
+    return styled(fig, height=(70 if result.trained else 110) + 52 * len(top))

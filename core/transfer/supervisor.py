@@ -26,8 +26,8 @@ from core.datasets.folders import load_dataset
 from core.errors import ConvLensError, WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
-from core.util import slots as run_slots
 from core.transfer.store import CANCEL_FILE, DISK_FULL, RunConfig, RunRecord, RunWriter, read_run
+from core.util import slots as run_slots
 
 ROOT = Path(__file__).resolve().parents[2]  # where `core` can be imported from
 _WORKERS: dict[str, subprocess.Popen] = {}
