@@ -21,6 +21,8 @@ FAMILY_COLOURS = {
     "RegNet": "#17becf",
     "ConvNeXt": "#e377c2",
 }
+
+
 def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figure:
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()

@@ -1,6 +1,5 @@
 """YOLO detection: which objects, where and how sure; judged against the truth with every IoU drawn."""
 
-import functools
 import hashlib
 from pathlib import Path
 
@@ -11,17 +10,20 @@ from PIL import Image
 from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from core.viz import to_png
-from dashboard import ui
+from dashboard import exports, presenter, ui
 
 UPLOAD = "upload"
 
 st.title("YOLO detection")
-st.markdown(
+st.caption(
     "A classifier says *what* is in a picture. A detector says **which objects, where, and how sure**: "
-    "a box, a class and a confidence for each. To judge a box we compare it with the truth by "
-    "**IoU**, the area where two boxes overlap divided by the area they cover together."
+    "a box, a class and a confidence for each, judged against the truth by **IoU** (overlap / union)."
 )
+
+
+def model_label() -> str:
+    """The chosen detection model's name, for titles of exported pictures."""
+    return str(st.session_state.get("det_model") or "YOLO")
 
 
 def _model_label(option: str, ready: dict[str, Path], files: dict[str, detection.ModelFile]) -> str:
@@ -87,7 +89,8 @@ def choose_images() -> list[tuple[str, bytes]]:
     """Sample images and uploads, as (unique name, bytes)."""
     samples = detection.sample_images()
     picked = st.multiselect("Sample images", list(samples), default=list(samples), key="det_samples")
-    uploads = ui.kept_uploads("Your images", key="det_uploads")
+    with st.expander("Your own images"):
+        uploads = ui.kept_uploads("Your images", key="det_uploads")
     found, names = [], set()
     for name, data in [(n, samples[n].read_bytes()) for n in picked] + uploads:
         unique = name
@@ -232,7 +235,7 @@ def _results(
     images: list[tuple[str, Image.Image]], batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]
 ) -> None:
     names = batch.names
-    left, middle, right = st.columns(3)
+    left, middle, right, classes, which = st.columns([3, 3, 3, 3, 2])
     conf = left.slider(
         "Confidence threshold", 0.01, 1.0, 0.25, 0.01, key="det_conf", help="Boxes less sure than this are hidden."
     )
@@ -249,7 +252,7 @@ def _results(
         "IoU for a match", 0.5, 0.95, 0.5, 0.05, key="det_iou", help="A box is a true positive from this IoU on."
     )
     present = detection.classes_seen(batch.detections, truths, conf)
-    chosen = st.multiselect(
+    chosen = classes.multiselect(
         "Classes", present, format_func=lambda c: names.get(c, str(c)), key="det_classes", placeholder="All classes"
     )
     kept = [detection.filter_detections(d, iou=nms) for d in batch.detections]
@@ -257,14 +260,27 @@ def _results(
 
     index = 0
     if len(images) > 1:
-        index = st.selectbox("Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image")
+        index = which.selectbox("Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image")
     name, image = images[index]
     result = report.images[index]
     picture = detection.draw_detections(image, result, names)
     left, right = st.columns([3, 2])
     with left:
-        st.image(picture, width="stretch", output_format="JPEG")
+        # At most ~380 px high: the picture stays on a 1366x768 screen under the sliders.
+        shown = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
+        st.image(picture, width=shown, output_format="JPEG", caption=f"{name} at confidence ≥ {conf:.2f}")
+        presenter.notice("detection", "picture")
         st.image(detection.legend(), width="stretch")
+        exports.record(
+            exports.Shown(
+                picture,
+                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
+                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}"),
+                None,
+                False,
+                "Which boxes are right, which are wrong, and which objects were missed?",
+            )
+        )
     with right:
         tp, fp, fn = result.counts
         if result.truth is None:
@@ -286,14 +302,18 @@ def _results(
             },
         )
         st.caption("IoU: with the matched true box for a TP; for an FP, its best overlap with a box of its class.")
-        st.download_button(
+        exports.download(
+            exports.Shown(
+                picture,
+                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
+                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}, match IoU {iou:.2f}"),
+                None,
+                False,
+                "",
+            ),
+            f"{Path(name).stem}_judged.png",
+            "det_png",
             "Download the picture (PNG)",
-            functools.partial(to_png, picture),
-            file_name=f"{Path(name).stem}_judged.png",
-            mime="image/png",
-            on_click="ignore",
-            icon=":material/download:",
-            key="det_png",
         )
     metrics_panel(report)
 
@@ -323,7 +343,6 @@ def iou_explainer() -> None:
         st.markdown("\n\n".join(detection.iou_arithmetic(parts)))
 
 
-st.subheader("Model and images")
 left, right = st.columns(2)
 with left:
     model = choose_model()
@@ -348,10 +367,11 @@ if model is not None and decoded:
             f"on {batch.device.upper()}, keeping every box above confidence {detection.RAW_CONF} after NMS at "
             f"IoU {detection.RAW_IOU}. The sliders below filter those boxes without running the model again."
         )
+        shown_first = st.container()  # the picture before the ground-truth table it is judged with
         st.subheader("Ground truth")
         truths = ground_truth(images, batch.names)
-        st.subheader("Detections")
-        results(images, batch, truths)
+        with shown_first:
+            results(images, batch, truths)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
 iou_explainer()

@@ -280,7 +280,11 @@ def live_panel(path: str, was_active: bool) -> None:
     elif status.message:
         STATE_ALERT.get(status.state, st.error)(safe_text.markdown(status.message))
     if any(s.history for s in record.strategies.values()):
-        st.plotly_chart(curves_figure(record.strategies, record.config.train.epochs), width="stretch", key="tl_curves")
+        st.plotly_chart(
+            curves_figure(record.strategies, record.config.train.epochs, record.config.pretrained),
+            width="stretch",
+            key="tl_curves",
+        )
         st.caption(
             "Solid: validation, dotted: training. A training curve far above the validation one is overfitting; "
             "frozen backbones overfit less because only the head learns."
