@@ -19,6 +19,7 @@ PAGES = [
     st.Page("app_pages/detection.py", title="YOLO detection", icon=":material/center_focus_weak:"),
 ]
 page = st.navigation(PAGES)
+classroom.before_sidebar()
 sidebar.render(page)
 classroom.render()
 page.run()

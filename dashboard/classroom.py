@@ -7,6 +7,11 @@ import streamlit as st
 from dashboard import exports, lesson_player, presenter
 
 
+def before_sidebar() -> None:
+    """Settings a lesson step asked for, applied before the sidebar draws its widgets."""
+    lesson_player.apply_pending()
+
+
 def render() -> None:
     """Draw the classroom tools at the bottom of the sidebar and apply the page style."""
     presenter.apply_style()

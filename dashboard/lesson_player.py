@@ -58,8 +58,17 @@ def _go(lesson: Lesson, index: int) -> None:
     """Button callback: apply step ``index`` and ask for its page (switched to after the callbacks)."""
     step = lesson.steps[index]
     current = st.session_state.get("sb_model") or models.default_key()
-    st.session_state.update(settings(step, current), ls_step=index, ls_revealed=False)
+    st.session_state.update(ls_pending=settings(step, current), ls_step=index, ls_revealed=False)
     st.session_state["ls_goto"] = PAGE_FILES[step.page]
+
+
+def apply_pending() -> None:
+    """Apply the step's settings at the start of the run on its page, before any widget is drawn.
+
+    (Set before the switch, the sidebar's widgets would be drawn afresh on the new page and lose them.)
+    """
+    if "ls_goto" not in st.session_state and (pending := st.session_state.pop("ls_pending", None)):
+        st.session_state.update(pending)
 
 
 def _reveal() -> None:
@@ -86,13 +95,16 @@ def _player(lesson: Lesson) -> None:
 
 def _lesson_changed() -> None:
     st.session_state.pop("ls_step", None)
+    st.session_state["ls_current"] = st.session_state.get("ls_lesson")
 
 
 def render() -> None:
     """The player (call inside the sidebar); switches page when a step asked for it."""
     found, problems = lessons()
     by_name = {lesson.name: lesson for lesson in found}
-    chosen = st.session_state.get("ls_lesson")
+    chosen = st.session_state.get("ls_current")  # kept outside the widget: it survives page switches
+    if chosen in by_name:
+        st.session_state["ls_lesson"] = chosen
     with st.expander("Lesson", icon=":material/school:", expanded=chosen is not None):
         name = st.selectbox(
             "Lesson",

@@ -14,10 +14,11 @@ from dashboard import exports, presenter, ui
 
 UPLOAD = "upload"
 
-st.title("YOLO detection")
-st.caption(
-    "A classifier says *what* is in a picture. A detector says **which objects, where, and how sure**: "
-    "a box, a class and a confidence for each, judged against the truth by **IoU** (overlap / union)."
+st.title(
+    "YOLO detection",
+    help="A classifier says *what* is in a picture. A detector says **which objects, where, and how sure**: "
+    "a box, a class and a confidence for each, judged against the truth by **IoU**: the area where two boxes "
+    "overlap divided by the area they cover together.",
 )
 
 
@@ -264,10 +265,10 @@ def _results(
     name, image = images[index]
     result = report.images[index]
     picture = detection.draw_detections(image, result, names)
-    left, right = st.columns([3, 2])
+    # At most ~380 px high: the picture stays on a 1366x768 screen under the sliders; the table gets the rest.
+    shown = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
+    left, right = st.columns([3, 2] if shown == "stretch" else [shown + 20, max(420, 1000 - shown)])
     with left:
-        # At most ~380 px high: the picture stays on a 1366x768 screen under the sliders.
-        shown = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
         st.image(picture, width=shown, output_format="JPEG", caption=f"{name} at confidence ≥ {conf:.2f}")
         presenter.notice("detection", "picture")
         st.image(detection.legend(), width="stretch")
@@ -361,13 +362,13 @@ if model is not None and decoded:
     with ui.user_errors("Detection"):
         batch = detect(model, model.cache_key, tuple(data for _, data, _ in decoded))
         images = [(name, image) for name, _, image in decoded]
+        shown_first = st.container()  # the picture first, before the facts and the ground-truth table
         st.caption(
             f"{safe_text.markdown(model.label)} ({model.format}) ran once on {len(images)} image(s) "
             f"in {batch.seconds * 1000:.0f} ms "
             f"on {batch.device.upper()}, keeping every box above confidence {detection.RAW_CONF} after NMS at "
-            f"IoU {detection.RAW_IOU}. The sliders below filter those boxes without running the model again."
+            f"IoU {detection.RAW_IOU}. The sliders above filter those boxes without running the model again."
         )
-        shown_first = st.container()  # the picture before the ground-truth table it is judged with
         st.subheader("Ground truth")
         truths = ground_truth(images, batch.names)
         with shown_first:

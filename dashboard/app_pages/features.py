@@ -82,7 +82,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
         st.image(
             exports.honest(grid, not acts.trained),
             caption=f"{title}; bright = strong response. {scale}",
-            width="stretch" if presenter.on() else 420,
+            width="stretch" if presenter.on() else 380,
         )
         presenter.notice("features", "maps")
     exports.record(shown)
@@ -233,13 +233,12 @@ def _arithmetic() -> None:
     )
 
 
-st.title("Filters & feature maps")
-with st.expander("What is a convolution?"):
-    st.markdown(
-        "A convolution slides small **filters** over its input and writes one **feature map** per filter: "
-        "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
-        "and what they respond to climbs from edges and colours to textures, parts and whole objects."
-    )
+st.title(
+    "Filters & feature maps",
+    help="A convolution slides small **filters** over its input and writes one **feature map** per filter: "
+    "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
+    "and what they respond to climbs from edges and colours to textures, parts and whole objects.",
+)
 
 picked = ui.selected_image()
 model = ui.selected_model()

@@ -13,7 +13,7 @@ from core.models import Classification, LoadedModel
 from core.viz import COLORMAPS, Legend, apply_colormap, overlay, upscale_nearest
 from dashboard import compare, exports, presenter, ui
 
-VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}
+VIEWS = {"map": "One map", "top3": "Top-3", "depth": "By layer", "sanity": "Sanity"}  # short: one row
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
 SANITY_STEPS = 6
 
