@@ -26,7 +26,8 @@ h1 { padding-top: 0 !important; }
 _PRESENTER_CSS = """
 <style>
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label p { font-size: 1.35rem !important; }
-[data-testid="stCaptionContainer"] p, [data-testid="stImageCaption"] { font-size: 1.25rem !important; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p,
+[data-testid="stMain"] [data-testid="stImageCaption"] { font-size: 1.25rem !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100%; }
 .cl-notice { font-size: 1.6rem; }
 </style>

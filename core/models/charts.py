@@ -27,7 +27,7 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
     """ImageNet top-1 accuracy against GFLOPs (log scale), bubbles sized by parameters."""
     fig = go.Figure()
     rated = [c for c in cards if c.top1 is not None and c.gflops and c.dataset == "ImageNet-1K"]
-    positions = label_positions([(c.key, c.gflops or 1.0, c.top1 or 0.0) for c in rated])
+    positions = label_positions([(c.key, c.gflops or 1.0, c.top1 or 0.0, c.label) for c in rated])
     for family in dict.fromkeys(c.family for c in rated):
         group = [c for c in rated if c.family == family]
         fig.add_trace(
@@ -60,20 +60,41 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
 
 
 LABEL_PLACES = ("top center", "bottom center", "middle right", "middle left")
+_CHAR_DECADES, _TEXT_POINTS = 0.03, 1.8  # one character's width in log10 GFLOPs, a line's height in accuracy points
 
 
-def label_positions(points: list[tuple[str, float, float]], near_decades: float = 0.3, near_y: float = 2.5) -> dict:
-    """A text position per (key, gflops, top-1) so that labels of close bubbles do not sit on each other.
+def label_box(place: str, x: float, y: float, text: str) -> tuple[float, float, float, float]:
+    """The rectangle (left, bottom, right, top) a label takes, in (log10 GFLOPs, accuracy) units."""
+    lx, width = math.log10(x), len(text) * _CHAR_DECADES
+    if place == "top center":
+        return lx - width / 2, y + 1.0, lx + width / 2, y + 1.0 + _TEXT_POINTS
+    if place == "bottom center":
+        return lx - width / 2, y - 1.0 - _TEXT_POINTS, lx + width / 2, y - 1.0
+    if place == "middle right":
+        return lx + 0.06, y - _TEXT_POINTS / 2, lx + 0.06 + width, y + _TEXT_POINTS / 2
+    return lx - 0.06 - width, y - _TEXT_POINTS / 2, lx - 0.06, y + _TEXT_POINTS / 2
 
-    Points are placed from left to right; each takes the first place not already taken by a close
-    neighbour (within ``near_decades`` of log10 GFLOPs and ``near_y`` accuracy points).
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def label_positions(points: list[tuple[str, float, float, str]]) -> dict[str, str]:
+    """A text position per (key, gflops, top-1, label) so that no label covers another label or a bubble.
+
+    Points are placed from left to right; each takes the first place whose box is free (the top when none is).
     """
-    placed: list[tuple[float, float, str]] = []
+    dots = [(math.log10(x) - 0.02, y - 0.6, math.log10(x) + 0.02, y + 0.6) for _, x, y, _ in points]
+    taken: list[tuple[float, ...]] = []
     positions = {}
-    for key, x, y in sorted(points, key=lambda p: p[1]):
-        taken = {place for px, py, place in placed if abs(math.log10(px / x)) < near_decades and abs(py - y) < near_y}
-        place = next((p for p in LABEL_PLACES if p not in taken), LABEL_PLACES[0])
-        placed.append((x, y, place))
+    for key, x, y, text in sorted(points, key=lambda p: p[1]):
+        own = (math.log10(x) - 0.02, y - 0.6, math.log10(x) + 0.02, y + 0.6)
+        others = [d for d in dots if d != own]
+        place = next(
+            (p for p in LABEL_PLACES if not any(_overlap(label_box(p, x, y, text), box) for box in taken + others)),
+            LABEL_PLACES[0],
+        )
+        taken.append(label_box(place, x, y, text))
         positions[key] = place
     return positions
 

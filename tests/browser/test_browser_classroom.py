@@ -109,7 +109,7 @@ def test_first_screen_presenter_lesson_and_worksheet(page) -> None:
     settle(page)
 
     # A lesson: the player opens the page with the step's settings, asks, reveals, goes on.
-    page.get_by_text("Lesson", exact=True).first.click()
+    page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Lesson").locator("summary").click()
     choose(page, "Lesson", "From edges to objects")
     page.get_by_role("button", name="Start the lesson").click()
     settle(page)

@@ -1,7 +1,9 @@
 """A card's facts in one line; the note for a model that knows only a few classes; zoo chart labels."""
 
+import math
+
 from core import models
-from core.models.charts import label_positions
+from core.models.charts import _overlap, label_box, label_positions
 from tests.apptest import shown
 
 
@@ -25,14 +27,18 @@ def test_the_shapes_model_says_what_it_knows_when_shown_a_photo() -> None:
     assert models.vocabulary_note(models.model_card("resnet18"), "sample: cat") is None
 
 
-def test_close_bubbles_get_different_label_places() -> None:
-    places = label_positions([("a", 0.22, 75.0), ("b", 0.30, 75.5), ("c", 0.39, 74.8), ("far", 10.0, 75.0)])
-    assert len({places["a"], places["b"], places["c"]}) == 3
-    assert places["far"] == "top center"
+def test_no_zoo_label_covers_another_label_or_a_bubble() -> None:
     cards = models.zoo_cards()
-    rated = [(c.key, c.gflops, c.top1) for c in cards if c.top1 and c.gflops and c.dataset == "ImageNet-1K"]
-    positions = label_positions(rated)
-    for key, x, y in rated:  # no two close bubbles share a place
-        for other, ox, oy in rated:
-            if key < other and abs(x / ox - 1) < 0.5 and abs(y - oy) < 2.5:
-                assert positions[key] != positions[other], (key, other)
+    rated = [(c.key, c.gflops, c.top1, c.label) for c in cards if c.top1 and c.gflops and c.dataset == "ImageNet-1K"]
+    assert len(rated) >= 10
+    places = label_positions(rated)
+    boxes = {key: label_box(places[key], x, y, text) for key, x, y, text in rated}
+    for key, box in boxes.items():
+        for other, other_box in boxes.items():
+            assert key == other or not _overlap(box, other_box), (key, other)
+        for other, x, y, _ in rated:  # nor a bubble's centre
+            inside = box[0] <= math.log10(x) <= box[2] and box[1] <= y <= box[3]
+            assert other == key or not inside, (key, other)
+    # Two labels at one spot cannot both sit on top.
+    crowded = label_positions([("a", 1.0, 70.0, "Alpha"), ("b", 1.05, 70.5, "Beta")])
+    assert crowded["a"] != crowded["b"]
