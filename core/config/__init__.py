@@ -3,7 +3,7 @@
 from core.config.device import DeviceInfo, default_device, describe, pick_device
 from core.config.lessons import Lesson, LessonError, Step, check_references, load_lessons, parse_lesson
 from core.config.limits import SESSION_IMAGE_BYTES, SESSION_IMAGES, Limit, LimitExceeded
-from core.config.notice import NOTICE, notice
+from core.config.what_to_notice import NOTICE, notice
 from core.config.settings import Settings, get_settings
 
 __all__ = [

@@ -6,7 +6,7 @@ Pages call ``models.classify`` and ``models.layer_table``: the functions (their 
 
 from core.models.charts import topk_figure, zoo_figure
 from core.models.classify import Classification, Prediction, classify
-from core.models.facts import card_facts, vocabulary_note
+from core.models.facts import card_facts, predictions_csv, vocabulary_note
 from core.models.layer_table import LayerRow, layer_table
 from core.models.loading import LoadedModel, get_model, private_view
 from core.models.registry import ModelCard, list_models, meta_model, model_card, zoo_cards
@@ -29,6 +29,7 @@ __all__ = [
     "locate",
     "meta_model",
     "model_card",
+    "predictions_csv",
     "private_view",
     "topk_figure",
     "vocabulary_note",

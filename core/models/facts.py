@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from core import safe_text
+from core.models.classify import Classification
 from core.models.registry import ModelCard
+from core.viz import untrained_csv
 
 FEW_CLASSES = 50  # fewer than this: say which classes the model knows whenever it sees a photo
 
@@ -51,3 +53,12 @@ def vocabulary_note(card: ModelCard, image_name: str) -> str | None:
         f"This model only knows: {known}. It must answer with one of these {len(card.categories)} classes, "
         "whatever the picture shows."
     )
+
+
+def predictions_csv(result: Classification) -> str:
+    """The top-k as CSV (rank, class, probability); with random weights, a first line says so."""
+    rows = ["rank,class,probability"] + [
+        f'{rank},"{str(safe_text.csv_cell(p.label)).replace(chr(34), chr(34) * 2)}",{p.probability:.6f}'
+        for rank, p in enumerate(result.top, 1)
+    ]
+    return untrained_csv("\n".join(rows) + "\n", untrained=not result.trained)

@@ -220,7 +220,6 @@ def _classroom_card(zoo_entry: ZooEntry) -> ModelCard:
     )
 
 
-
 _CLASSROOM = ZooEntry(
     classroom.KEY,
     "Tiny VGG (classroom)",

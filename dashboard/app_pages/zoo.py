@@ -23,6 +23,15 @@ def predictions(model: models.LoadedModel, image, caption: str, chart_key: str) 
             f"{safe_text.markdown(result.model)}: most likely **{safe_text.markdown(best.label)}** "
             f"({best.probability:.1%}); {result.forward_ms:.0f} ms on {result.device.upper()}."
         )
+        st.download_button(
+            "Top-5 (CSV)",
+            models.predictions_csv(result),
+            file_name=f"top5_{model.key}.csv",
+            mime="text/csv",
+            key=f"{chart_key}_csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )
         if note := models.vocabulary_note(model.card, caption):
             st.info(note, icon=":material/category:")
         untrained = " · untrained" if not model.trained else ""

@@ -42,3 +42,21 @@ def test_no_zoo_label_covers_another_label_or_a_bubble() -> None:
     # Two labels at one spot cannot both sit on top.
     crowded = label_positions([("a", 1.0, 70.0, "Alpha"), ("b", 1.05, 70.5, "Beta")])
     assert crowded["a"] != crowded["b"]
+
+
+def test_predictions_csv_says_untrained_and_quotes_hostile_labels() -> None:
+    import csv
+    import io
+
+    from core.models import Classification, Prediction, predictions_csv
+
+    top = (Prediction(3, '=HYPERLINK("x"), "a"', 0.75), Prediction(1, "cat", 0.25))
+    trained = predictions_csv(Classification("M", True, top, 1.0, "cpu", (1, 3, 8, 8)))
+    rows = list(csv.reader(io.StringIO(trained)))
+    assert rows == [
+        ["rank", "class", "probability"],
+        ["1", '\'=HYPERLINK("x"), "a"', "0.750000"],
+        ["2", "cat", "0.250000"],
+    ]
+    untrained = predictions_csv(Classification("M", False, top, 1.0, "cpu", (1, 3, 8, 8)))
+    assert untrained.startswith("# UNTRAINED") and untrained.endswith(trained)
