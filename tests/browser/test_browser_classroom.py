@@ -121,6 +121,8 @@ def test_first_screen_presenter_lesson_and_worksheet(page) -> None:
     page.get_by_text("Edges and flat areas of the star").wait_for()
     page.get_by_role("button", name="Next").click()
     settle(page)
+    page.get_by_text("Step 2 of 3.").wait_for()
+    image_with_caption(page, " maps of features.conv_2_2 (")  # waits for the step's layer
     assert page.get_by_role("slider", name="Layer by layer: ").get_attribute("aria-valuetext") == "features.conv_2_2"
     view(page, "lesson_step2_1366")
     assert_no_exception(page)
