@@ -58,8 +58,8 @@ def download(item: Shown, file_name: str, key: str, label: str = "Slide (PNG)", 
     )
 
 
-def _worksheet() -> str:
-    entries = st.session_state.get(KEY) or {}
+def _worksheet(items: list[Shown]) -> str:
+    """The worksheet's HTML (made when the button is pressed, outside the script run: no session state here)."""
     return worksheet_html(
         "What we saw with ConvLens",
         [
@@ -69,20 +69,21 @@ def _worksheet() -> str:
                 to_png(slide(i.image, i.title, i.facts, i.legend, i.untrained)),
                 i.question,
             )
-            for i in entries.values()
+            for i in items
         ],
     )
 
 
 def worksheet_button() -> None:
     """The sidebar's one-click worksheet of every picture shown in this session."""
-    count = len(st.session_state.get(KEY) or {})
+    items = list((st.session_state.get(KEY) or {}).values())
+    count = len(items)
     if not count:
         st.caption("The worksheet fills with the pictures you show.")
         return
     st.download_button(
         f"Worksheet of this session ({count} pictures)",
-        _worksheet,
+        functools.partial(_worksheet, items),
         file_name="convlens_worksheet.html",
         mime="text/html",
         key="sb_worksheet",
