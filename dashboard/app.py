@@ -14,9 +14,11 @@ PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/zoo.py", title="Model zoo", icon=":material/grid_view:"),
     st.Page("app_pages/features.py", title="Filters & feature maps", icon=":material/layers:"),
+    st.Page("app_pages/units.py", title="What units learned", icon=":material/psychology:"),
     st.Page("app_pages/gradcam.py", title="Grad-CAM & attributions", icon=":material/local_fire_department:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
     st.Page("app_pages/detection.py", title="YOLO detection", icon=":material/center_focus_weak:"),
+    st.Page("app_pages/det_lab.py", title="Detection lab", icon=":material/select_all:"),
 ]
 page = st.navigation(PAGES)
 classroom.before_sidebar()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 from PIL import Image
@@ -39,6 +40,42 @@ def user_errors(action: str = "That") -> Iterator[None]:
             "try again or choose other inputs.",
             icon=":material/error:",
         )
+
+
+def session_token() -> str:
+    """This browser session's secret: the runs it starts (on either lab page) are its own to cancel.
+
+    Kept in the session and mirrored in the page's address (``?owner=``), so that a refresh of
+    the same tab still owns its runs.
+    """
+    token = st.session_state.get("run_owner") or st.query_params.get("owner") or secrets.token_urlsafe(24)
+    st.session_state["run_owner"] = token
+    if st.query_params.get("owner") != token:
+        st.query_params["owner"] = token
+    return token
+
+
+def teacher_token() -> str | None:
+    """The teacher's token when the page was opened with ``?teacher=<CONVLENS_TEACHER_TOKEN>``."""
+    return st.query_params.get("teacher")
+
+
+RUN_ALERTS = {"done": st.success, "cancelled": st.warning, "stopped": st.warning, "interrupted": st.warning}
+
+
+def run_state(status, text: str, can_cancel: bool, cancel: Callable[[], None], key: str) -> None:
+    """A training run's progress and Cancel button (for its owner) while active, else its final message.
+
+    ``status`` is a run status (``active``, ``progress``, ``state``, ``message``) from either lab.
+    """
+    if status.active:
+        st.progress(min(max(status.progress, 0.0), 1.0), text=text)
+        if can_cancel:
+            st.button("Cancel the run", key=key, icon=":material/stop_circle:", on_click=cancel)
+        else:
+            st.caption("Started by another session: only it, or the teacher, can cancel this run.")
+    elif status.message:
+        RUN_ALERTS.get(status.state, st.error)(safe_text.markdown(status.message))
 
 
 def selected_model_key() -> str:

@@ -5,7 +5,9 @@ symbolic links, at most :data:`core.config.limits.DATASET_FILES` files and
 :data:`core.config.limits.UPLOAD_UNPACKED_BYTES` bytes of images, no member compressed more than
 :data:`core.config.limits.ZIP_MEMBER_RATIO` to one (a zip bomb), and all uploads together within
 :data:`core.config.limits.UPLOADS_TOTAL_BYTES`. Members that are not images are never written (they
-are listed as skipped); empty class folders are kept so that the dataset check names them.
+are listed as skipped), except the text files a caller asks for (a YOLO dataset's labels and
+data.yaml), which count towards the same limits; empty class folders are kept so that the dataset
+check names them.
 Extraction happens in a temporary folder that is always removed; only a complete dataset is
 moved to its final place. Uploads unused for :data:`core.config.limits.UPLOAD_MAX_AGE_DAYS` are deleted.
 """
@@ -53,7 +55,7 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
 class _Plan:
     """What to unpack, checked before any byte is written: images, folders to keep, and what is skipped."""
 
-    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+    def __init__(self, archive: zipfile.ZipFile, name: str, also: frozenset[str] = frozenset()) -> None:
         self.images: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
         self.folders: set[PurePosixPath] = set()
         self.skipped: list[str] = []
@@ -65,7 +67,7 @@ class _Plan:
             limits.DATASET_FILES.check(len(self.images) + len(self.skipped) + 1)
             if info.is_dir():
                 self.folders.add(path)
-            elif path.suffix.lower() not in IMG_EXTENSIONS:
+            elif path.suffix.lower() not in IMG_EXTENSIONS and path.suffix.lower() not in also:
                 self.skipped.append(str(path))
                 self.folders.add(path.parent)  # a class folder of non-images stays, empty, and is named
             else:
@@ -124,18 +126,19 @@ def _inside(workdir: Path, path: PurePosixPath, shown: str) -> Path:
     return target
 
 
-def extract_zip(data: bytes, name: str = "dataset.zip") -> Path:
+def extract_zip(data: bytes, name: str = "dataset.zip", also: frozenset[str] = frozenset()) -> Path:
     """Unpack a dataset zip into ``settings.uploads_dir`` and return its folder.
 
     The folder is named after the zip and the start of its sha256, so uploading the same zip
-    again reuses it.
+    again reuses it. ``also``: lower-case suffixes (``".txt"``) of other files to keep beside the images.
 
     Raises:
         DatasetError: not a zip, damaged, encrypted, or with unsafe paths or links.
         LimitExceeded: too many files, too many bytes, or a member compressed like a zip bomb.
     """
     uploads = get_settings().uploads_dir
-    final = uploads / f"{_slug(name)}-{hashlib.sha256(data).hexdigest()[:10]}"
+    kept = "-".join(sorted(s.strip(".") for s in also))  # the same zip unpacked for another use is another folder
+    final = uploads / f"{_slug(name)}-{hashlib.sha256(data).hexdigest()[:10]}{'-' + kept if kept else ''}"
     if final.is_dir():
         os.utime(final)  # used again: it expires later
         return final
@@ -143,7 +146,7 @@ def extract_zip(data: bytes, name: str = "dataset.zip") -> Path:
     workdir = Path(tempfile.mkdtemp(prefix=".extract-", dir=uploads))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            plan = _Plan(archive, name)
+            plan = _Plan(archive, name, also)
             _check_server_space(uploads, plan)
             done = 0
             for folder in plan.folders:

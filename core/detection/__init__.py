@@ -1,5 +1,10 @@
-"""Object detection: boxes and labels, COCO metrics, Ultralytics YOLO (loaded offline), and the pictures."""
+"""Object detection: boxes and labels, COCO metrics, Ultralytics YOLO (loaded offline), and the pictures.
 
+Inside the detector: its raw candidates, grids and NMS step by step, where it looks for one box
+(CAMs over the head's inputs), and the pictures of all that.
+"""
+
+from core.detection.box_cams import CAM_METHODS, BoxCam, box_cam, cam_unavailable, peak_inside
 from core.detection.boxes import (
     TRUTH_COLUMNS,
     GroundTruth,
@@ -10,6 +15,20 @@ from core.detection.boxes import (
     parse_yolo_labels,
     truth_rows,
 )
+from core.detection.candidates import (
+    ANCHOR_FREE_NOTE,
+    STEP_COLUMNS,
+    GridLevel,
+    NmsRun,
+    NmsStep,
+    RawOutput,
+    level_heatmaps,
+    raw_output,
+    run_nms,
+    step_rows,
+    steps_csv,
+)
+from core.detection.inside_pictures import cam_picture, candidates_picture, grid_base, grid_picture, nms_picture
 from core.detection.metrics import (
     DETECTION_COLUMNS,
     DetectionReport,
@@ -21,6 +40,7 @@ from core.detection.metrics import (
 )
 from core.detection.pictures import confusion_figure, draw_detections, iou_arithmetic, iou_picture, legend, pr_figure
 from core.detection.yolo import (
+    IMGSZ,
     RAW_CONF,
     RAW_IOU,
     YOLO_WEIGHTS,
@@ -33,23 +53,37 @@ from core.detection.yolo import (
     load_model,
     load_uploaded_pt,
     local_models,
+    model_names,
     pt_upload_refusal,
     sample_images,
     shipped_labels,
 )
 
 __all__ = [
+    "ANCHOR_FREE_NOTE",
+    "CAM_METHODS",
     "DETECTION_COLUMNS",
+    "IMGSZ",
     "RAW_CONF",
     "RAW_IOU",
+    "STEP_COLUMNS",
     "TRUTH_COLUMNS",
     "YOLO_WEIGHTS",
+    "BoxCam",
     "DetectionBatch",
     "DetectionReport",
+    "GridLevel",
     "GroundTruth",
     "LabelIssue",
     "ModelFile",
+    "NmsRun",
+    "NmsStep",
+    "RawOutput",
     "YoloModel",
+    "box_cam",
+    "cam_picture",
+    "cam_unavailable",
+    "candidates_picture",
     "class_rows",
     "classes_seen",
     "confusion_figure",
@@ -60,19 +94,29 @@ __all__ = [
     "evaluate",
     "filter_detections",
     "find_model",
+    "grid_base",
+    "grid_picture",
     "ground_truth_from_rows",
     "iou_arithmetic",
     "iou_parts",
     "iou_picture",
     "legend",
+    "level_heatmaps",
     "load_model",
     "load_uploaded_pt",
     "local_models",
+    "model_names",
+    "nms_picture",
     "parse_yolo_labels",
+    "peak_inside",
     "pr_figure",
     "pt_upload_refusal",
+    "raw_output",
     "report_csv",
+    "run_nms",
     "sample_images",
     "shipped_labels",
+    "step_rows",
+    "steps_csv",
     "truth_rows",
 ]

@@ -20,7 +20,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -33,8 +33,10 @@ from PIL import Image
 from core.config import limits
 from core.config.device import default_device, synchronize
 from core.config.settings import get_settings
+from core.datasets.shape_scenes import DET_BASE_CLASSES
 from core.detection import quiet
 from core.detection.boxes import Detections, make_detections
+from core.detection.classroom import DETECTOR_DIR, OPENVINO_PATH
 from core.errors import WeightsError, WeightsUnavailable
 from core.io.assets import ASSETS_DIR
 from core.util.cache import ModelCache
@@ -43,6 +45,8 @@ _RELEASE = "https://github.com/ultralytics/assets/releases/download/v8.4.0"  # a
 YOLO_WEIGHTS: dict[str, str] = {name: f"{_RELEASE}/{name}.pt" for name in ("yolov8n", "yolov8s", "yolo11n", "yolo11s")}
 SAMPLE_NAMES = ("bus.jpg", "zidane.jpg")  # shipped inside the ultralytics package, read from there
 LABELS_DIR = ASSETS_DIR / "labels"  # hand-made ground truth for the samples
+SHIPPED_MODELS: dict[str, Path] = {"convlens-shapes": OPENVINO_PATH}  # trained by ConvLens, in assets/
+SHIPPED_SAMPLES_DIR = DETECTOR_DIR / "samples"  # generated scenes with their exact labels
 
 RAW_CONF = 0.01  # the model runs once at this confidence; the page's slider filters above it
 RAW_IOU = 0.9  # permissive NMS at run time; the page's NMS slider goes up to this
@@ -121,6 +125,8 @@ def find_model(name: str) -> Path:
         ValueError: the name is not registered.
         WeightsUnavailable: none of its files is there; the message names the file and the folder.
     """
+    if name in SHIPPED_MODELS and model_format(SHIPPED_MODELS[name]):
+        return SHIPPED_MODELS[name]
     if name not in YOLO_WEIGHTS:
         raise ValueError(f"Unknown YOLO model {name!r}; choose one of {', '.join(YOLO_WEIGHTS)}.")
     settings = get_settings()
@@ -170,6 +176,7 @@ class YoloModel:
     cache_key: str  # changes when the file or the device does
     model: Any = field(repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    imgsz: int = IMGSZ  # the size it was trained at (its checkpoint or export says), else 640
 
     def predict(self, images: Sequence[Image.Image]) -> list:
         """Ultralytics results for ``images`` (one forward pass), at the permissive raw thresholds."""
@@ -179,7 +186,7 @@ class YoloModel:
                 conf=RAW_CONF,
                 iou=RAW_IOU,
                 max_det=MAX_DET,
-                imgsz=IMGSZ,
+                imgsz=self.imgsz,
                 device=str(self.device),
                 quantize=16 if self.half else None,  # fp16 (Ultralytics 8.4 replaced `half` with this)
                 verbose=False,
@@ -212,12 +219,23 @@ def _build(path: Path, label: str, device: torch.device, cache_key: str) -> Yolo
         raise WeightsError(f"{path.name} is a '{model.task}' model; this page needs a detection ('detect') model.")
     device = device if fmt == "PyTorch" else torch.device("cpu")  # exported runtimes pick their own CPU path
     half = device.type == "cuda" and fmt == "PyTorch"  # fp16 on a GPU; exported models keep their own precision
-    yolo = YoloModel(label, path, fmt, names, device, half, cache_key, model)
+    yolo = YoloModel(label, path, fmt, names, device, half, cache_key, model, imgsz=_trained_size(model, path))
     try:
-        yolo.predict([Image.new("RGB", (IMGSZ, IMGSZ), (114, 114, 114))])  # warm-up: builds the predictor
+        yolo.predict([Image.new("RGB", (yolo.imgsz, yolo.imgsz), (114, 114, 114))])  # warm-up: builds the predictor
     except Exception as exc:
         raise WeightsError(f"{path.name} loaded but cannot run ({type(exc).__name__}: {exc}).") from None
     return yolo
+
+
+def _trained_size(model: Any, path: Path) -> int:
+    """The image size in the checkpoint's training arguments or the export's metadata.yaml, else :data:`IMGSZ`."""
+    size = (getattr(model, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+    if size is None and (path / "metadata.yaml").is_file():
+        import yaml
+
+        size = (yaml.safe_load((path / "metadata.yaml").read_text()) or {}).get("imgsz")
+    size = size[0] if isinstance(size, list | tuple) and size else size
+    return int(size) if isinstance(size, int) and 32 <= size <= IMGSZ else IMGSZ
 
 
 def load_model(path: Path, *, label: str | None = None, device: torch.device | None = None) -> YoloModel:
@@ -296,8 +314,16 @@ def detect(model: YoloModel, images: Sequence[Image.Image]) -> DetectionBatch:
     return DetectionBatch(model.label, model.names, tuple(found), sizes, seconds, str(model.device))
 
 
-def sample_images() -> dict[str, Path]:
-    """``bus.jpg`` and ``zidane.jpg`` from the installed ultralytics package (without importing it)."""
+def _for_shapes(names: Mapping[int, str] | None) -> bool:
+    """True for the classroom detector's classes: its samples and labels replace the COCO ones."""
+    return names is not None and tuple(names.values()) == DET_BASE_CLASSES
+
+
+def sample_images(names: Mapping[int, str] | None = None) -> dict[str, Path]:
+    """Sample images for a model with class ``names``: generated scenes for the classroom detector, else
+    ``bus.jpg`` and ``zidane.jpg`` from the installed ultralytics package (without importing it)."""
+    if _for_shapes(names):
+        return {p.name: p for p in sorted(SHIPPED_SAMPLES_DIR.glob("*.png"))}
     spec = importlib.util.find_spec("ultralytics")
     if spec is None or spec.origin is None:
         return {}
@@ -305,6 +331,12 @@ def sample_images() -> dict[str, Path]:
     return {name: folder / name for name in SAMPLE_NAMES if (folder / name).is_file()}
 
 
-def shipped_labels() -> dict[str, str]:
-    """The YOLO label files shipped in ``assets/labels``, as text by image stem."""
-    return {p.stem: p.read_text() for p in sorted(LABELS_DIR.glob("*.txt"))}
+def shipped_labels(names: Mapping[int, str] | None = None) -> dict[str, str]:
+    """The shipped YOLO label files of :func:`sample_images` for ``names``, as text by image stem."""
+    folder = SHIPPED_SAMPLES_DIR if _for_shapes(names) else LABELS_DIR
+    return {p.stem: p.read_text() for p in sorted(folder.glob("*.txt"))}
+
+
+def model_names() -> list[str]:
+    """The models offered by name: COCO models (:data:`YOLO_WEIGHTS`), then the shipped ones that are present."""
+    return [*YOLO_WEIGHTS, *(name for name, path in SHIPPED_MODELS.items() if model_format(path))]

@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,17 +173,21 @@ def _to_cpu(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def record_conv_maps(module: nn.Module) -> Iterator[dict[str, tuple[torch.Tensor, tuple[str, ...]]]]:
+def record_conv_maps(
+    module: nn.Module, store: Callable[[torch.Tensor], object] | None = None
+) -> Iterator[dict[str, tuple[object, tuple[str, ...]]]]:
     """Record each convolution's output after the :data:`FOLLOWERS` chained directly to it.
 
-    Yields a dict, filled while forward passes run inside the block, from conv name to a CPU copy
-    (:func:`_to_cpu`) of its map and the names of the modules applied after the convolution. A
+    Yields a dict, filled while forward passes run inside the block, from conv name to
+    ``store(map)`` (default: a CPU copy, :func:`_to_cpu`) and the names of the modules applied
+    after the convolution; ``store`` may reduce the map instead (per-channel maxima). A
     map is copied when the next module starts (or when the block ends), so in-place operations
     after it (``out += identity``) do not change it. Forward passes of other threads (another
     session using the same cached model) are ignored. Hooks are removed on exit, whatever
     happens; hold ``LoadedModel.lock`` when ``module`` is a shared cached model.
     """
-    recorded: dict[str, tuple[torch.Tensor, tuple[str, ...]]] = {}
+    recorded: dict[str, tuple[object, tuple[str, ...]]] = {}
+    store = store or _to_cpu
     owner = threading.get_ident()
     chains: dict[int, tuple[str, weakref.ref, tuple[str, ...]]] = {}  # id(tensor) -> (conv, tensor, after)
     pending: dict[str, tuple[torch.Tensor, tuple[str, ...]]] = {}  # latest map of each chain, not yet copied
@@ -195,7 +199,7 @@ def record_conv_maps(module: nn.Module) -> Iterator[dict[str, tuple[torch.Tensor
     def flush(keep: torch.Tensor | None = None) -> None:
         for name, (tensor, after) in list(pending.items()):
             if tensor is not keep:
-                recorded[name] = (_to_cpu(tensor), after)
+                recorded[name] = (store(tensor), after)
                 del pending[name]
 
     def before(sub: nn.Module, inputs) -> None:

@@ -333,6 +333,9 @@ class _FieldTracker(TorchDispatchMode):
         source = self.field(args[0]) if args else None
         if func in _WINDOWED and source not in (None, _GLOBAL):
             field = _windowed(func, args, kwargs or {}, source)
+        elif func is aten.constant_pad_nd.default and source not in (None, _GLOBAL) and len(args[1]) >= 4:
+            (h, jh, sh), (w, jw, sw) = source  # explicit padding (TensorFlow "same") shifts the window start
+            field = ((h, jh, sh - args[1][2] * jh), (w, jw, sw - args[1][0] * jw))
         elif func in _POOL_TO_ONE and isinstance(args[0], torch.Tensor) and args[0].dim() == 4:
             identity = func is not aten.mean.dim and tuple(out.shape[-2:]) == tuple(args[0].shape[-2:])
             field = source if identity else _GLOBAL

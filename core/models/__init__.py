@@ -8,11 +8,12 @@ from core.models.charts import topk_figure, zoo_figure
 from core.models.classify import Classification, Prediction, classify
 from core.models.facts import card_facts, predictions_csv, vocabulary_note
 from core.models.layer_table import LayerRow, layer_table
-from core.models.loading import LoadedModel, get_model, private_view
+from core.models.loading import RANDOM_SEED, LoadedModel, get_model, private_view
 from core.models.registry import ModelCard, list_models, meta_model, model_card, zoo_cards
 from core.models.weights import WeightsLocation, availability, default_key, locate
 
 __all__ = [
+    "RANDOM_SEED",
     "Classification",
     "LayerRow",
     "LoadedModel",

@@ -18,7 +18,6 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms._presets import ImageClassification
 
 from core.io.assets import ASSETS_DIR
@@ -93,10 +92,3 @@ def transforms() -> ImageClassification:
     meta = metadata()
     size = int(meta["image_size"])
     return ImageClassification(crop_size=size, resize_size=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
-
-
-def multiply_adds(model: nn.Module, size: int) -> int:
-    """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these)."""
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    return counter.get_total_flops() // 2

@@ -69,7 +69,7 @@ def _build(
                 raise WeightsUnavailable(weights.unavailable_message(card, "not downloaded yet"))
             location = weights.WeightsLocation(card.weights_file, weights.download(card, progress), "torch hub cache")
         module = zoo_entry.build()
-        weights.apply_state_dict(module, weights.read_state_dict(location.path), card.label)
+        weights.apply_state_dict(module, zoo_entry.adapt(weights.read_state_dict(location.path)), card.label)
         source = f"{location.where}: {location.path}"
     else:
         with torch.random.fork_rng(devices=[]):
@@ -128,7 +128,7 @@ def from_state_dict(
     card, zoo_entry = model_card(key), entry(key)
     device = device or default_device()
     module = zoo_entry.build()
-    weights.apply_state_dict(module, weights.read_state_dict(source), card.label)
+    weights.apply_state_dict(module, zoo_entry.adapt(weights.read_state_dict(source)), card.label)
     return LoadedModel(key, card, _ready(module, device, card.crop_size), True, name, device, zoo_entry.transforms())
 
 

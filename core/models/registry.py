@@ -7,6 +7,7 @@ hand. The enums carry it even when the weights themselves are not downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models as tvm
+from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-from core.models import classroom
+from core.models import classroom, efficientnet_lite
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class ZooEntry:
     """One architecture: how to build it, its pretrained weights and how to preprocess for it.
 
     ``weights`` names a torchvision weights enum member. Models that torchvision does not
-    know (the classroom model) give ``builder``, ``transforms_fn`` and ``card_fn`` instead.
+    know (the classroom model, EfficientNet-Lite0) give ``builder``, ``transforms_fn`` and
+    ``card_fn`` instead, and ``state_dict_fn`` when a published checkpoint names its keys differently.
     """
 
     key: str
@@ -59,6 +63,8 @@ class ZooEntry:
     builder: Callable[[], nn.Module] | None = field(default=None, compare=False)
     transforms_fn: Callable[[], Callable] | None = field(default=None, compare=False)
     card_fn: Callable[[ZooEntry], ModelCard] | None = field(default=None, compare=False)
+    # renames a published checkpoint's keys to the architecture's (weights saved elsewhere)
+    state_dict_fn: Callable[[dict], dict] | None = field(default=None, compare=False)
 
     def weights_enum(self) -> tvm.WeightsEnum | None:
         return tvm.get_weight(self.weights) if self.weights else None
@@ -68,6 +74,10 @@ class ZooEntry:
         if self.builder is not None:
             return self.builder()
         return tvm.get_model(self.key, weights=None)
+
+    def adapt(self, state_dict: dict) -> dict:
+        """``state_dict`` with its keys in this architecture's names (unchanged for most models)."""
+        return self.state_dict_fn(state_dict) if self.state_dict_fn is not None else state_dict
 
     def transforms(self) -> Callable:
         """The preprocessing that turns a PIL image into the model's input tensor."""
@@ -194,11 +204,20 @@ _TORCHVISION = [
 ]
 
 
-def _classroom_card(zoo_entry: ZooEntry) -> ModelCard:
-    """The classroom model's card, from what its training script recorded (``metadata.json``)."""
-    meta = classroom.metadata()
-    model = classroom.build()
-    size = int(meta["image_size"])
+def multiply_adds(model: nn.Module, size: int) -> int:
+    """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
+
+
+def _bundled_card(zoo_entry: ZooEntry, weights: Path | None, sizes: tuple[int, int], **known) -> ModelCard:
+    """The card of a model torchvision does not know: counted on its build, ``known`` gives the rest.
+
+    ``weights`` is the checkpoint that ships with ConvLens (None when absent), ``sizes`` the
+    crop and resize sizes; ``known`` holds ``top1``, ``top5``, ``dataset`` and ``categories``.
+    """
+    model = zoo_entry.build().eval()
     return ModelCard(
         key=zoo_entry.key,
         label=zoo_entry.label,
@@ -206,18 +225,37 @@ def _classroom_card(zoo_entry: ZooEntry) -> ModelCard:
         year=zoo_entry.year,
         idea=zoo_entry.idea,
         params=sum(p.numel() for p in model.parameters()),
-        gflops=classroom.multiply_adds(model, size) / 1e9,
-        top1=meta["val_top1"],
-        top5=meta["val_top5"],
-        file_mb=classroom.WEIGHTS_PATH.stat().st_size / 2**20 if classroom.WEIGHTS_PATH.is_file() else None,
-        dataset="ConvLens shapes",
-        categories=tuple(meta["classes"]),
-        weights_file=classroom.WEIGHTS_PATH.name,
+        gflops=multiply_adds(model, sizes[0]) / 1e9,
+        file_mb=weights.stat().st_size / 2**20 if weights is not None and weights.is_file() else None,
+        weights_file=weights.name if weights is not None else None,
         weights_url=None,
-        crop_size=size,
-        resize_size=size,
-        bundled_weights=classroom.WEIGHTS_PATH,
+        crop_size=sizes[0],
+        resize_size=sizes[1],
+        bundled_weights=weights,
+        **known,
     )
+
+
+def _classroom_card(zoo_entry: ZooEntry) -> ModelCard:
+    """The classroom model's card, from what its training script recorded (``metadata.json``)."""
+    meta = classroom.metadata()
+    size = int(meta["image_size"])
+    known = {"top1": meta["val_top1"], "top5": meta["val_top5"], "categories": tuple(meta["classes"])}
+    return _bundled_card(zoo_entry, classroom.WEIGHTS_PATH, (size, size), dataset="ConvLens shapes", **known)
+
+
+def _efficientnet_lite_card(zoo_entry: ZooEntry) -> ModelCard:
+    """EfficientNet-Lite0's card: Google's published top-1, weights from the installed package."""
+    card = _bundled_card(
+        zoo_entry,
+        efficientnet_lite.weights_path(),
+        (efficientnet_lite.CROP, efficientnet_lite.RESIZE),
+        top1=efficientnet_lite.TOP1,
+        top5=None,
+        dataset="ImageNet-1K",
+        categories=tuple(_IMAGENET_CATEGORIES),
+    )
+    return dataclasses.replace(card, weights_file=efficientnet_lite.WEIGHTS_FILE)
 
 
 _CLASSROOM = ZooEntry(
@@ -230,9 +268,20 @@ _CLASSROOM = ZooEntry(
     transforms_fn=classroom.transforms,
     card_fn=_classroom_card,
 )
+_EFFICIENTNET_LITE = ZooEntry(
+    efficientnet_lite.KEY,
+    "EfficientNet-Lite0",
+    "EfficientNet",
+    2020,
+    "EfficientNet for phones: no squeeze-and-excitation, ReLU6. Its ImageNet weights install with ConvLens.",
+    builder=efficientnet_lite.build,
+    transforms_fn=efficientnet_lite.transforms,
+    card_fn=_efficientnet_lite_card,
+    state_dict_fn=efficientnet_lite.convert_state_dict,
+)
 
-# Every model the app offers, in display order: torchvision's, then the classroom model.
-ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in [*_TORCHVISION, _CLASSROOM]}
+# Every model the app offers, in display order: torchvision's, EfficientNet-Lite0, then the classroom model.
+ZOO: dict[str, ZooEntry] = {entry.key: entry for entry in [*_TORCHVISION, _EFFICIENTNET_LITE, _CLASSROOM]}
 DEFAULT_KEY = "resnet18"
 
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from core.config.settings import get_settings
 from core.errors import WeightsError, WeightsUnavailable
-from core.models import classroom
+from core.models import classroom, efficientnet_lite
 from core.models.registry import DEFAULT_KEY, ZOO, ModelCard, model_card, zoo_cards
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
@@ -256,10 +256,12 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], l
 def default_key() -> str:
     """The model the app starts with, chosen so that it shows something trained.
 
-    ResNet-18 when its ImageNet weights are on this machine, else the first zoo model whose
-    weights are, else the classroom model (it ships with ConvLens, so it needs no download).
+    ResNet-18 when its ImageNet weights are on this machine, else EfficientNet-Lite0 (its
+    ImageNet weights install with ConvLens), else the first torchvision model whose weights are
+    here, else the classroom model (it ships with ConvLens, so it needs no download).
     """
+    for key in (DEFAULT_KEY, efficientnet_lite.KEY):
+        if locate(model_card(key)).available:
+            return key
     ready = [key for key, item in ZOO.items() if item.weights is not None and locate(model_card(key)).available]
-    if DEFAULT_KEY in ready:
-        return DEFAULT_KEY
     return ready[0] if ready else classroom.KEY

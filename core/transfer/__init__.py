@@ -1,12 +1,16 @@
-"""Transfer learning: strategies, the training loop, runs on disk, the worker process and its supervisor, results."""
+"""Transfer learning: strategies, the training loop, runs on disk, the worker process and its supervisor, results,
+and the embedding map of the backbone's features."""
 
 from core.transfer.charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
+from core.transfer.embedding import EmbeddingMap, backbone_map
+from core.transfer.embedding_charts import PROJECTIONS, embedding_figure
 from core.transfer.results import comparison, confusion, explain, mistakes, overview, trained_module
 from core.transfer.store import RunConfig, RunRecord, list_runs, read_run, read_status
 from core.transfer.strategies import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
     MAX_EPOCHS,
+    SCRATCH,
     STRATEGIES,
     TrainSettings,
     blocks,
@@ -18,13 +22,17 @@ __all__ = [
     "FEATURE_EXTRACTION",
     "FINE_TUNING",
     "MAX_EPOCHS",
+    "PROJECTIONS",
+    "SCRATCH",
     "STRATEGIES",
     "STRATEGY_COLOURS",
+    "EmbeddingMap",
     "NotYourRun",
     "RunConfig",
     "RunRecord",
     "RunsDiskFull",
     "TrainSettings",
+    "backbone_map",
     "blocks",
     "cancel_run",
     "class_counts_figure",
@@ -32,6 +40,7 @@ __all__ = [
     "confusion",
     "confusion_figure",
     "curves_figure",
+    "embedding_figure",
     "explain",
     "head_name",
     "list_runs",

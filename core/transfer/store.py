@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -52,6 +52,18 @@ def _write_json(path: Path, value: Any) -> None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+class RunFolderConfig(Protocol):
+    """What any kind of run (this lab's or the detection lab's) tells the store: names its folder, saved as JSON."""
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def to_json(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,8 @@ def worker_gone(status: RunStatus, now: float | None = None) -> bool:
     """True when an active run has no live worker: its pid is dead or its heartbeat is stale."""
     if not status.active:
         return False
+    if status.state == "starting" and status.pid is not None:  # importing torch can take longer than STALE_SECONDS
+        return not _pid_alive(status.pid)
     stale = (now or time.time()) - status.heartbeat > STALE_SECONDS
     return stale or (status.pid is not None and not _pid_alive(status.pid))
 
@@ -185,7 +199,7 @@ class RunWriter:
         self._boards: dict[str, Any] = {}
 
     @classmethod
-    def create(cls, config: RunConfig, runs_dir: Path | None = None) -> RunWriter:
+    def create(cls, config: RunFolderConfig, runs_dir: Path | None = None) -> RunWriter:
         """Make a new run folder named after the time, model and dataset, with its config."""
         runs_dir = runs_dir or get_settings().runs_dir
         runs_dir.mkdir(parents=True, exist_ok=True)
@@ -300,13 +314,29 @@ def _log_says_disk_full(path: Path) -> bool:
         return False
 
 
-def _interrupted_message(record: RunRecord, disk_full: bool = False) -> str:
-    done = [f"{STRATEGIES[s.key].label} at epoch {s.last_good_epoch}" for s in record.strategies.values() if s.history]
+def interrupted_message(path: Path, done: list[str], disk_full: bool = False) -> str:
+    """Why an active run of ``path`` has no worker any more; ``done`` lists "<strategy> at epoch <n>"."""
     where = f"; last good epochs: {', '.join(done)}" if done else " before any epoch finished"
-    if disk_full or _log_says_disk_full(record.path):
+    if disk_full or _log_says_disk_full(path):
         return f"The training worker stopped{where}. {DISK_FULL}"
-    log = " Its output is in worker.log in the run folder." if (record.path / "worker.log").is_file() else ""
+    log = " Its output is in worker.log in the run folder." if (path / "worker.log").is_file() else ""
     return f"The training worker stopped (server restart, crash or kill){where}.{log} Start a new run to train again."
+
+
+def settle(path: Path, status: RunStatus, done: list[str]) -> RunStatus:
+    """``status``, or, when the run is active but its worker is gone, the interrupted state (written to disk).
+
+    A full disk that prevents the write is said in the message; the run stays readable.
+    """
+    if not (worker_gone(status) and worker_gone(status := read_status(path))):  # it may have just finished
+        return status
+    final = {"state": "interrupted", "finished": time.time(), "eta_seconds": None}
+    try:
+        RunWriter(path).status(message=interrupted_message(path, done), **final)
+    except OSError as exc:  # a full disk: say so, keep the run listed, write it later
+        message = interrupted_message(path, done, disk_full=exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        return dataclasses.replace(status, message=message, **final)
+    return read_status(path)
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -322,18 +352,8 @@ def read_run(path: str | Path) -> RunRecord:
         )
     strategies = {key: _read_strategy(path / key) for key in config.strategies if (path / key).is_dir()}
     record = RunRecord(path.name, path, config, read_status(path), strategies, dataset)
-    if worker_gone(record.status):
-        status = read_status(path)  # it may have finished between the two reads
-        if worker_gone(status):
-            final = {"state": "interrupted", "finished": time.time(), "eta_seconds": None}
-            try:
-                RunWriter(path).status(message=_interrupted_message(record), **final)
-            except OSError as exc:  # a full disk: say so, keep the run listed, write it later
-                message = _interrupted_message(record, disk_full=exc.errno in (errno.ENOSPC, errno.EDQUOT))
-                status = dataclasses.replace(status, message=message, **final)
-                return dataclasses.replace(record, status=status)
-        record = dataclasses.replace(record, status=read_status(path))
-    return record
+    done = [f"{STRATEGIES[s.key].label} at epoch {s.last_good_epoch}" for s in strategies.values() if s.history]
+    return dataclasses.replace(record, status=settle(path, record.status, done))
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunRecord]:

@@ -1,6 +1,7 @@
 """Start, cancel and wait for training runs; each run trains in its own worker process.
 
-The worker is a fresh interpreter running ``python -m core.transfer.worker <run folder>``
+The worker is a fresh interpreter running ``python -m core.transfer.worker <run folder>`` (or, for
+another kind of run such as the detection lab's, the module given to :func:`launch`)
 (spawned like multiprocessing's ``spawn`` start method, but without re-running the parent's
 ``__main__``: under Streamlit that would be the app script itself). Training never blocks
 the server's script runs, and killing the worker leaves a readable run folder that
@@ -26,7 +27,7 @@ from core.datasets.folders import load_dataset
 from core.errors import ConvLensError, WeightsUnavailable
 from core.models import registry as zoo
 from core.models import weights
-from core.transfer.store import CANCEL_FILE, DISK_FULL, RunConfig, RunRecord, RunWriter, read_run
+from core.transfer.store import CANCEL_FILE, DISK_FULL, RunConfig, RunFolderConfig, RunRecord, RunWriter, read_run
 from core.util import slots as run_slots
 
 ROOT = Path(__file__).resolve().parents[2]  # where `core` can be imported from
@@ -93,22 +94,38 @@ def start_run(config: RunConfig, owner: str) -> Path:
     card = zoo.model_card(config.model)
     if config.pretrained and not weights.locate(card).available:
         raise WeightsUnavailable(weights.unavailable_message(card, "not downloaded yet"))
+    return launch(config, owner, "core.transfer.worker")
+
+
+def launch(config: RunFolderConfig, owner: str, module: str) -> Path:
+    """Create the run folder of ``config`` (checked already) and start ``python -m <module> <run folder>``.
+
+    Every kind of run goes through here: it takes a slot of the server-wide cap, records its
+    owner and reports a full disk. ``module`` runs the job with :func:`core.transfer.worker.run_job`.
+
+    Raises:
+        ValueError: ``owner`` is empty.
+        LimitExceeded: this server already trains as many runs as it allows at once.
+        RunsDiskFull: the run folder cannot be written.
+    """
+    if not owner:
+        raise ValueError("owner is empty: pass the session's token so that only it can cancel the run.")
     _reap()
     try:
-        return _spawn(config, owner)
+        return _spawn(config, owner, module)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise RunsDiskFull(DISK_FULL) from None
         raise
 
 
-def _spawn(config: RunConfig, owner: str) -> Path:
+def _spawn(config: RunFolderConfig, owner: str, module: str) -> Path:
     with run_slots.claim() as slot:
         writer = RunWriter.create(config)
         (writer.path / OWNER_FILE).write_text(_digest(owner))
         with (writer.path / "worker.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "core.transfer.worker", str(writer.path)],
+                [sys.executable, "-m", module, str(writer.path)],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

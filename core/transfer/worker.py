@@ -156,14 +156,18 @@ def _heartbeat(writer: RunWriter, stop: threading.Event) -> None:
             writer.status()
 
 
-def run_job(run_dir: str | Path) -> None:
-    """Execute the run in ``run_dir`` (its config.json) and leave it in a final state."""
+def run_job(run_dir: str | Path, train: Callable[[RunWriter], str] | None = None) -> None:
+    """Execute the run in ``run_dir`` (its config.json) and leave it in a final state.
+
+    ``train`` does the work and returns the final message (default: the classification run).
+    """
+    train = train or (lambda w: _train(read_config(w.path), w))
     writer = RunWriter(Path(run_dir))
     writer.status(state="running", pid=os.getpid(), phase="loading the dataset")
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(writer, stop), daemon=True).start()
     try:
-        message = _train(read_config(writer.path), writer)
+        message = train(writer)
         writer.status(progress=1.0)
         writer.close("done", message)
     except Cancelled as exc:

@@ -10,7 +10,7 @@ from PIL import Image
 from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from dashboard import exports, presenter, ui
+from dashboard import detection_hood, exports, presenter, ui
 
 UPLOAD = "upload"
 
@@ -59,13 +59,13 @@ def _uploaded_model() -> detection.YoloModel | None:
 def choose_model() -> detection.YoloModel | None:
     """The model picker: registered names, files in the weights folder, or an upload."""
     ready, missing = {}, {}
-    for name in detection.YOLO_WEIGHTS:
+    for name in detection.model_names():
         try:
             ready[name] = detection.find_model(name)
         except WeightsUnavailable as exc:  # explained when picked
             missing[name] = exc
     files = {m.path.name: m for m in detection.local_models() if m.path not in ready.values()}
-    options = [*detection.YOLO_WEIGHTS, *files, UPLOAD]
+    options = [*detection.model_names(), *files, UPLOAD]
     default = next(iter(ready), next(iter(files), next(iter(detection.YOLO_WEIGHTS))))
     choice = st.selectbox(
         "Model",
@@ -86,10 +86,11 @@ def choose_model() -> detection.YoloModel | None:
     return None
 
 
-def choose_images() -> list[tuple[str, bytes]]:
-    """Sample images and uploads, as (unique name, bytes)."""
-    samples = detection.sample_images()
-    picked = st.multiselect("Sample images", list(samples), default=list(samples), key="det_samples")
+def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes]]:
+    """Sample images (those made for the model's classes) and uploads, as (unique name, bytes)."""
+    samples = detection.sample_images(names)
+    kind = "shapes" if "shapes_scene_0.png" in samples else "coco"  # a widget per set: the options differ
+    picked = st.multiselect("Sample images", list(samples), default=list(samples), key=f"det_samples_{kind}")
     with st.expander("Your own images"):
         uploads = ui.kept_uploads("Your images", key="det_uploads")
     found, names = [], set()
@@ -117,7 +118,7 @@ def _issues(title: str, issues: tuple[detection.LabelIssue, ...]) -> None:
 def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -> list[detection.GroundTruth | None]:
     """Ground truth per image (None: unlabelled) from label files and the editable table."""
     stems = {Path(n).stem for n, _ in images}
-    texts = {stem: text for stem, text in detection.shipped_labels().items() if stem in stems}
+    texts = {stem: text for stem, text in detection.shipped_labels(names).items() if stem in stems}
     label_files = ui.kept_uploads(
         "YOLO label files (.txt, one `class x_center y_center width height` line per box, in [0, 1])",
         key="det_label_files",
@@ -348,7 +349,7 @@ left, right = st.columns(2)
 with left:
     model = choose_model()
 with right:
-    chosen = choose_images()
+    chosen = choose_images(model.names if model is not None else None)
 decoded = []
 for name, data in chosen:
     with ui.user_errors(f"Reading {name}"):
@@ -373,6 +374,7 @@ if model is not None and decoded:
         truths = ground_truth(images, batch.names)
         with shown_first:
             results(images, batch, truths)
+        detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
 iou_explainer()

@@ -14,9 +14,10 @@ from core.features import (
     solve,
     worked_example,
 )
-from core.models import LoadedModel
+from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.viz import COLORMAPS, Legend
 from dashboard import exports, presenter, ui
+from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
 IN_ORDER, STRONGEST = "channel order", "most active first"
@@ -136,6 +137,18 @@ def _filters(model: LoadedModel, name: str) -> None:
         + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
+    if model.trained and left.toggle(
+        "Beside the random kernels of an untrained copy",
+        key="fm_kinit",
+        help="The same architecture with random weights, as training starts: learning turns noise into edges and "
+        "colour blobs.",
+    ):
+        start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
+        left.image(
+            features.kernel_grid(start, view, start.order(by_norm), chosen),
+            caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
+            width="stretch",
+        )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
@@ -147,7 +160,9 @@ def _filters(model: LoadedModel, name: str) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, acts: Activations, cmap: str, image_name: str) -> None:
+def explore(
+    model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None, image_name: str
+) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
     _keep_valid("fm_layer", names, names[0])
@@ -163,11 +178,13 @@ def explore(model: LoadedModel, acts: Activations, cmap: str, image_name: str) -
     jump.selectbox("Jump to a layer", names, key="fm_jump", on_change=_layer_changed, args=("fm_layer", "fm_jump"))
     name = st.session_state["fm_layer"]
     _layer_card(acts, name)
-    maps_tab, filters_tab = st.tabs(["Feature maps", "Filters"])
+    maps_tab, filters_tab, live_tab = st.tabs(["Feature maps", "Filters", "The convolution, live"])
     with maps_tab, ui.user_errors("Drawing the feature maps"):
         _feature_maps(acts, name, cmap, image_name)
     with filters_tab, ui.user_errors("Drawing the filters"):
         _filters(model, name)
+    with live_tab, ui.user_errors("The live convolution"):
+        live_convolution(model, acts, name, image, size)
 
 
 @st.fragment
@@ -268,7 +285,7 @@ if acts is not None:
     )
     if note := models.vocabulary_note(model.card, caption):
         st.info(note, icon=":material/category:")
-    explore(model, acts, cmap, caption)
+    explore(model, acts, cmap, image, size, caption)
     st.subheader("Across depth: from edges to objects")
     depth(acts, cmap)
 

@@ -1,6 +1,5 @@
 """Transfer learning lab: feature extraction and fine-tuning trained side by side on the same data."""
 
-import secrets
 import threading
 
 import streamlit as st
@@ -13,6 +12,7 @@ from core.transfer import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
     MAX_EPOCHS,
+    SCRATCH,
     STRATEGIES,
     STRATEGY_COLOURS,
     RunConfig,
@@ -32,6 +32,7 @@ from core.transfer import (
     trained_module,
 )
 from dashboard import ui
+from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -42,7 +43,6 @@ GUIDE = """
 | **little data** | feature extraction: train a new head on frozen features | fine-tune only the last blocks |
 | **lots of data** | fine-tune the whole network, small learning rate | fine-tune everything, or train from scratch |
 """
-STATE_ALERT = {"done": st.success, "cancelled": st.warning, "stopped": st.warning, "interrupted": st.warning}
 
 
 @st.cache_data(ttl=60, max_entries=8, show_spinner="Reading the dataset...")
@@ -77,27 +77,9 @@ def _swatch(key: str) -> str:
     return f"<span style='color:{STRATEGY_COLOURS[key]}'>■</span> **{STRATEGIES[key].label}**"
 
 
-def _session_token() -> str:
-    """This browser session's secret: the runs it starts are its own to cancel.
-
-    Kept in the session and mirrored in the page's address (``?owner=``), so that a refresh of
-    the same tab still owns its runs.
-    """
-    token = st.session_state.get("tl_owner") or st.query_params.get("owner") or secrets.token_urlsafe(24)
-    st.session_state["tl_owner"] = token
-    if st.query_params.get("owner") != token:
-        st.query_params["owner"] = token
-    return token
-
-
-def _teacher_token() -> str | None:
-    """The teacher's token when the page was opened with ``?teacher=<CONVLENS_TEACHER_TOKEN>``."""
-    return st.query_params.get("teacher")
-
-
 def _cancel(path: str) -> None:
     try:
-        transfer.cancel_run(path, _session_token(), _teacher_token())
+        transfer.cancel_run(path, ui.session_token(), ui.teacher_token())
     except transfer.NotYourRun as exc:
         st.toast(safe_text.markdown(exc), icon=":material/lock:")
 
@@ -209,7 +191,8 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             "Strategies",
             list(STRATEGIES),
             selection_mode="multi",
-            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key],
+            # with pretrained weights, the baseline shows side by side what pretraining is worth
+            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key, *([SCRATCH.key] if pretrained else [])],
             format_func=lambda k: STRATEGIES[k].label,
             key="tl_strategies",
         )
@@ -255,7 +238,7 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             config = RunConfig(
                 path, key, pretrained, tuple(strategies), settings, st.session_state.get("tl_val_ratio", 0.2)
             )
-            st.session_state["tl_run_pick"] = transfer.start_run(config, _session_token()).name
+            st.session_state["tl_run_pick"] = transfer.start_run(config, ui.session_token()).name
             st.toast("Training started in the background: this page stays usable.", icon=":material/model_training:")
 
 
@@ -271,14 +254,8 @@ def live_panel(path: str, was_active: bool) -> None:
     """Progress, cancel and the curves of one run; polls the run folder while it trains."""
     record = read_run(path)
     status = record.status
-    if status.active:
-        st.progress(min(max(status.progress, 0.0), 1.0), text=_progress_text(record))
-        if transfer.may_cancel(path, _session_token(), _teacher_token()):
-            st.button("Cancel the run", key="tl_cancel", icon=":material/stop_circle:", on_click=_cancel, args=(path,))
-        else:
-            st.caption("Started by another session: only it, or the teacher, can cancel this run.")
-    elif status.message:
-        STATE_ALERT.get(status.state, st.error)(safe_text.markdown(status.message))
+    mine = status.active and transfer.may_cancel(path, ui.session_token(), ui.teacher_token())
+    ui.run_state(status, _progress_text(record) if status.active else "", mine, lambda: _cancel(path), "tl_cancel")
     if any(s.history for s in record.strategies.values()):
         st.plotly_chart(
             curves_figure(record.strategies, record.config.train.epochs, record.config.pretrained),
@@ -371,7 +348,7 @@ def runs_section() -> None:
         st.info("No runs yet. Runs are kept on disk and listed here, across refreshes and restarts.")
         return
     if st.session_state.get("tl_run_pick") not in runs:  # this session's newest run first, never another's
-        own = [i for i, r in runs.items() if transfer.owns(r.path, _session_token())]
+        own = [i for i, r in runs.items() if transfer.owns(r.path, ui.session_token())]
         st.session_state["tl_run_pick"] = (own or list(runs))[0]
     # The run's state is shown by the live panel below (the label would go stale while it trains).
     run_id = st.selectbox("Run", list(runs), key="tl_run_pick")
@@ -404,6 +381,8 @@ st.markdown(
 )
 st.header("1 · Data")
 selected = data_section()
+st.subheader("Why a frozen backbone works")
+embedding_section(selected)
 st.header("2 · Train")
 train_section(selected)
 st.header("3 · Runs and results")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from core.config import limits
-from core.util import slots as run_slots
 from core.transfer import store as runs
 from core.transfer import supervisor as run_manager
 from core.transfer.store import RunConfig, RunWriter, list_runs, read_run
+from core.util import slots as run_slots
 from tests.conftest import ROOT
 
 # A "server" process: takes a slot and starts a "worker" that holds it for a while, like start_run.
@@ -208,7 +208,7 @@ def test_another_sessions_run_shows_no_cancel_button(tmp_path: Path) -> None:
     assert not [b for b in at.button if b.key == "tl_cancel"]
     assert "only it, or the teacher, can cancel" in " ".join(c.value for c in at.caption).replace("\\", "")
     mine = open_page("transfer", sb_weights="Random (untrained)")
-    token = mine.session_state["tl_owner"]
+    token = mine.session_state["run_owner"]
     (writer.path / run_manager.OWNER_FILE).write_text(run_manager._digest(token))
     mine.run()
     assert [b for b in mine.button if b.key == "tl_cancel"]

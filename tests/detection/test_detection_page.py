@@ -68,6 +68,8 @@ def test_sliders_and_filters_never_rerun_the_model(offline_kit: Path, monkeypatc
 def test_missing_model_offline_names_the_file_and_the_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CONVLENS_WEIGHTS_DIR", str(tmp_path))
     at = open_page("detection")
+    assert at.selectbox(key="det_model").value == "convlens-shapes" and not at.error  # shipped: no download needed
+    at.selectbox(key="det_model").set_value("yolov8n").run()
     warning = shown(w.value for w in at.warning)
     assert "yolov8n.pt" in warning and str(tmp_path) in warning and "offline" in warning
     assert not at.button  # no download button offline

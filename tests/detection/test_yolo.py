@@ -21,6 +21,7 @@ from core.detection.metrics import evaluate
 from core.errors import ImageError, WeightsError, WeightsUnavailable
 from core.io.images import load_image
 from tests.conftest import ROOT, shared_path
+from tests.offline import NO_NETWORK
 
 OPENVINO = ("weights", "yolov8n_int8_openvino_model")
 
@@ -187,26 +188,7 @@ def test_a_name_prefers_the_pt_file_and_bad_files_are_refused(
         yolo.load_model(tmp_path / "notes.txt")
 
 
-_NO_NETWORK = """
-import json, os, socket, subprocess
-network, commands = [], []
-def refuse(name):
-    def call(*args, **kwargs):
-        network.append(name)
-        raise OSError(f"{name} is forbidden in this test")
-    return call
-socket.socket.connect = refuse("connect")
-socket.getaddrinfo = refuse("getaddrinfo")
-socket.create_connection = refuse("create_connection")
-original = subprocess.Popen.__init__
-def watched(self, args, *rest, **kwargs):
-    command = " ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args)
-    commands.append(command)
-    if any(word in command.split() for word in ("pip", "uv", "install", "curl", "wget", "git")):
-        raise OSError(f"{command!r} is forbidden in this test")
-    return original(self, args, *rest, **kwargs)
-subprocess.Popen.__init__ = watched
-os.system = refuse("os.system")
+_NO_NETWORK = NO_NETWORK + """
 from core.detection import yolo
 from core.io.images import load_image
 model = yolo.load_model(yolo.find_model("yolov8n"))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.datasets import shapes
 from core.explain.gradcam import default_layer
-from core.models import classroom, weights
+from core.models import classroom, efficientnet_lite, weights
 from core.models import registry as zoo
 from core.models.classify import classify
 from core.models.layer_table import layer_table
@@ -111,14 +111,24 @@ def test_off_centre_objects_leave_out_the_middle(off_centre_set: shapes.ShapeSet
     assert set(off_centre_set.labels.tolist()) == set(range(len(shapes.BASE_CLASSES)))
 
 
-def test_default_model_is_the_classroom_one_until_imagenet_weights_are_here() -> None:
-    assert weights.default_key() == classroom.KEY
+def test_default_model_is_a_real_imagenet_network_whenever_one_is_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert weights.default_key() == efficientnet_lite.KEY  # its weights install with ConvLens
     hub = weights.hub_checkpoints_dir()
     hub.mkdir(parents=True)
     (hub / zoo.model_card("mobilenet_v3_small").weights_file).write_bytes(b"any")
-    assert weights.default_key() == "mobilenet_v3_small"
+    assert weights.default_key() == efficientnet_lite.KEY
     (hub / zoo.model_card("resnet18").weights_file).write_bytes(b"any")
     assert weights.default_key() == "resnet18"
+    (hub / zoo.model_card("resnet18").weights_file).unlink()
+    lite = zoo.entry(efficientnet_lite.KEY)  # without the weights package: the classroom model, then any
+    no_package = dataclasses.replace(lite.card(), bundled_weights=None)
+    monkeypatch.setitem(zoo.ZOO, lite.key, dataclasses.replace(lite, card_fn=lambda _: no_package))
+    zoo.model_card.cache_clear()
+    assert weights.default_key() == "mobilenet_v3_small"
+    (hub / zoo.model_card("mobilenet_v3_small").weights_file).unlink()
+    assert weights.default_key() == classroom.KEY
+    monkeypatch.undo()
+    zoo.model_card.cache_clear()
 
 
 def test_folding_batch_norm_keeps_the_function() -> None:

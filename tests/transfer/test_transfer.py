@@ -40,6 +40,7 @@ HEADS = {
     "efficientnet_b0": "classifier.1",
     "regnet_y_400mf": "fc",
     "convnext_tiny": "classifier.2",
+    "efficientnet_lite0": "classifier.1",
 }
 # Where the PyTorch tutorial's numbers need real ImageNet weights: the places a user keeps them.
 _WEIGHT_DIRS = [
@@ -224,10 +225,31 @@ def test_pretrained_resnet18_on_hymenoptera_matches_the_pytorch_tutorial(
         looked = ", ".join(map(str, _WEIGHT_DIRS))
         pytest.skip(
             f"ImageNet weights {card.weights_file} are not on this machine (looked in {looked}); "
-            f"the tutorial's {tutorial} for {strategy.label.lower()} needs them"
+            f"the tutorial's {tutorial} for {strategy.label.lower()} needs them. The same lesson runs on "
+            "EfficientNet-Lite0, whose weights install with ConvLens: "
+            "test_pretrained_efficientnet_lite0_on_hymenoptera_beats_the_same_network_from_scratch"
         )
     writer = RunWriter.create(RunConfig(str(data), "resnet18", True, (strategy.key,), settings))
     run_job(writer.path)
     record = read_run(writer.path)
     assert record.status.state == "done", record.status.message
     assert record.strategies[strategy.key].best.accuracy >= tutorial
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # a busy shared CPU can be several times slower
+def test_pretrained_efficientnet_lite0_on_hymenoptera_beats_the_same_network_from_scratch() -> None:
+    """The tutorial's lesson on a real ImageNet network that every install has (no download, never skipped
+    where ../shared is): a frozen backbone reaches tutorial-level accuracy, fine-tuning its last blocks
+    keeps it, and the same architecture from random weights, trained alike, stays far below."""
+    data = shared_path("data", "hymenoptera_data")
+    settings = TrainSettings(epochs=2, batch_size=16, image_size=224, lr=0.01, unfreeze_blocks=3)
+    strategies = (FEATURE_EXTRACTION.key, FINE_TUNING.key, SCRATCH.key)
+    writer = RunWriter.create(RunConfig(str(data), "efficientnet_lite0", True, strategies, settings))
+    run_job(writer.path)
+    record = read_run(writer.path)
+    assert record.status.state == "done", record.status.message
+    frozen, tuned, scratch = (record.strategies[key].best.accuracy for key in strategies)
+    assert frozen >= 0.93, record.status.message
+    assert tuned >= frozen - 0.02, record.status.message
+    assert scratch <= min(frozen, tuned) - 0.15, record.status.message
