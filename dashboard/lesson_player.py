@@ -57,9 +57,18 @@ def settings(step: Step, model_key: str) -> dict[str, object]:
 def _go(lesson: Lesson, index: int) -> None:
     """Button callback: apply step ``index`` and ask for its page (switched to after the callbacks)."""
     step = lesson.steps[index]
-    current = st.session_state.get("sb_model") or models.default_key()
-    st.session_state.update(ls_pending=settings(step, current), ls_step=index, ls_revealed=False)
+    st.session_state.update(ls_pending=cumulative(lesson, index), ls_step=index, ls_revealed=False)
     st.session_state["ls_goto"] = PAGE_FILES[step.page]
+
+
+def cumulative(lesson: Lesson, index: int) -> dict[str, object]:
+    """What steps 0..``index`` set, later steps winning: each step shows the same thing however it is reached
+    (Back, Next, or straight after a refresh)."""
+    state: dict[str, object] = {}
+    for step in lesson.steps[: index + 1]:
+        model = str(state.get("sb_model") or st.session_state.get("sb_model") or models.default_key())
+        state.update(settings(step, model))
+    return state
 
 
 def apply_pending() -> None:

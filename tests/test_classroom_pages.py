@@ -45,7 +45,7 @@ def test_a_lesson_step_sets_the_grad_cam_view_and_the_yolo_threshold() -> None:
 
 
 def test_presenter_mode_adds_what_to_notice_and_views_hide_controls_they_ignore() -> None:
-    at = open_page("gradcam")
+    at = open_page("gradcam", sb_model="tiny_vgg")
     assert "Notice where the red is" not in str([h.proto.body for h in at.get("html")])
     at.toggle(key="sb_presenter").set_value(True).run()
     assert not at.exception
@@ -59,14 +59,14 @@ def test_presenter_mode_adds_what_to_notice_and_views_hide_controls_they_ignore(
 
 
 def test_the_shapes_model_says_what_it_knows_and_compare_shows_two_models() -> None:
-    at = open_page("zoo", sb_sample="cat")
+    at = open_page("zoo", sb_model="tiny_vgg", sb_sample="cat")
     assert "This model only knows: circle, square, triangle, star, cross, stripes." in texts(at)
     at.toggle(key="zoo_compare").set_value(True).run()
     at.selectbox(key="zoo_compare_model").set_value("mobilenet_v3_small").run()
     assert not at.exception
     assert "MobileNetV3-Small · untrained: most likely" in texts(at)  # no weights offline: random, and it says so
     assert "Tiny VGG (classroom) · ConvLens shapes: most likely" in texts(at)
-    at = open_page("gradcam", sb_sample="cat")
+    at = open_page("gradcam", sb_model="tiny_vgg", sb_sample="cat")
     at.toggle(key="gc_compare").set_value(True).run()
     at.selectbox(key="gc_compare_model").set_value("mobilenet_v3_small").run()
     assert not at.exception

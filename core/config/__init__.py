@@ -3,8 +3,8 @@
 from core.config.device import DeviceInfo, default_device, describe, pick_device
 from core.config.lessons import Lesson, LessonError, Step, check_references, load_lessons, parse_lesson
 from core.config.limits import SESSION_IMAGE_BYTES, SESSION_IMAGES, Limit, LimitExceeded
-from core.config.what_to_notice import NOTICE, notice
 from core.config.settings import Settings, get_settings
+from core.config.what_to_notice import NOTICE, notice
 
 __all__ = [
     "NOTICE",

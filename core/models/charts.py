@@ -59,13 +59,27 @@ def zoo_figure(cards: list[ModelCard], highlight: str | None = None) -> go.Figur
     return styled(fig, height=480)
 
 
-LABEL_PLACES = ("top center", "bottom center", "middle right", "middle left")
+LABEL_PLACES = (
+    "top center",
+    "bottom center",
+    "middle right",
+    "middle left",
+    "top right",
+    "top left",
+    "bottom right",
+    "bottom left",
+)
 _CHAR_DECADES, _TEXT_POINTS = 0.03, 1.8  # one character's width in log10 GFLOPs, a line's height in accuracy points
 
 
 def label_box(place: str, x: float, y: float, text: str) -> tuple[float, float, float, float]:
     """The rectangle (left, bottom, right, top) a label takes, in (log10 GFLOPs, accuracy) units."""
     lx, width = math.log10(x), len(text) * _CHAR_DECADES
+    vertical, horizontal = place.split()
+    if horizontal in ("right", "left") and vertical != "middle":  # beside the bubble, above or below it
+        left = lx + 0.02 if horizontal == "right" else lx - 0.02 - width
+        low = y + 0.6 if vertical == "top" else y - 0.6 - _TEXT_POINTS
+        return left, low, left + width, low + _TEXT_POINTS
     if place == "top center":
         return lx - width / 2, y + 1.0, lx + width / 2, y + 1.0 + _TEXT_POINTS
     if place == "bottom center":

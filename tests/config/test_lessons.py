@@ -1,5 +1,6 @@
 """Lesson files: the shipped ones load; mistakes are reported with the file and the line."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_mistakes_name_the_file_and_the_line(text: str, message: str) -> None:
 
 def test_unknown_model_or_image_is_reported_and_bad_files_do_not_hide_good_ones(tmp_path: Path) -> None:
     lesson = parse_lesson(GOOD.replace("tiny_vgg", "tiny_vgg_xl"), Path("mine.yaml"))
-    with pytest.raises(LessonError, match="mine.yaml, line 4: step 1 names model 'tiny_vgg_xl'"):
+    with pytest.raises(LessonError, match=re.escape("mine.yaml, line 4: step 1 names model 'tiny_vgg_xl'")):
         check_references(lesson, set(models.list_models()), set(sample_images()))
     (tmp_path / "a.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "b.yaml").write_text("title: x\n", encoding="utf-8")
