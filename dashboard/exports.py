@@ -11,6 +11,7 @@ import functools
 from collections import OrderedDict
 from typing import NamedTuple
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -29,9 +30,11 @@ class Shown(NamedTuple):
     question: str
 
 
-def honest(image: Image.Image, untrained: bool) -> Image.Image:
-    """``image`` with a red "UNTRAINED" band when it was made with random weights."""
-    return stamp_untrained(image) if untrained else image
+def honest(image: Image.Image | np.ndarray, untrained: bool) -> Image.Image | np.ndarray:
+    """``image`` with a red "UNTRAINED" band when it was made with random weights (arrays become images)."""
+    if not untrained:
+        return image
+    return stamp_untrained(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
 
 
 def record(item: Shown) -> None:

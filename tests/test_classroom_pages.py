@@ -77,3 +77,28 @@ def test_the_shapes_model_says_what_it_knows_and_compare_shows_two_models() -> N
 def test_random_weights_say_so_in_the_zoo_facts() -> None:
     at = open_page("zoo", sb_weights=RANDOM, sb_model="resnet18")
     assert "(ImageNet-1K, published, for the pretrained weights, not these random ones)" in texts(at)
+
+
+def test_pictures_made_with_random_weights_go_to_the_worksheet_stamped_untrained() -> None:
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from dashboard.exports import _worksheet
+
+    at = open_page("gradcam", sb_model="tiny_vgg", sb_weights=RANDOM)
+    assert not at.exception
+    items = list(at.session_state["ws_entries"].values())
+    assert items and all(i.untrained for i in items)
+    assert any(
+        i.title.startswith("Grad-CAM of ") and "model: Tiny VGG (classroom) · untrained" in i.facts for i in items
+    )
+    html = _worksheet(items)
+    for data in re.findall(r"base64,([A-Za-z0-9+/=]+)'", html):
+        card = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")).astype(int)
+        assert card.shape[1] >= 800
+        red = (np.abs(card - np.array([190, 20, 20])).sum(axis=2) < 30).sum()
+        assert red > 200, "the slide does not say UNTRAINED in red"

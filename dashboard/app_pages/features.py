@@ -93,7 +93,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
         picture = features.map_picture(layer, int(channel), cmap, 160)
-        col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        col.image(exports.honest(picture, not acts.trained), caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
@@ -101,7 +101,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
     left, right = st.columns(2)
     enlarged = features.map_picture(layer, channel, cmap)
     left.image(
-        exports.honest(Image.fromarray(enlarged), not acts.trained),
+        exports.honest(enlarged, not acts.trained),
         caption=f"Channel {channel} of {name}, enlarged",
         width="stretch",
     )
@@ -194,7 +194,10 @@ def depth(acts: Activations, cmap: str) -> None:
     panels = features.depth_strip(acts, cmap, on_image)
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
-        col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
+        col.image(
+            exports.honest(panel.picture, not acts.trained),
+            caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}",
+        )
     st.caption(
         "Left to right: maps get coarser and more numerous while each unit sees more of the image. "
         "Early units react to edges and colours, later ones to textures, parts and whole objects."
