@@ -43,8 +43,9 @@ def section(model: detection.YoloModel, decoded: list[tuple[str, bytes, Image.Im
         index = st.selectbox("Image", range(len(decoded)), format_func=lambda i: decoded[i][0], key="det_hood_image")
     _, data, image = decoded[index]
     st.caption(
-        f"The model runs once more on this image, letterboxed to a {detection.IMGSZ}x{detection.IMGSZ} square so "
-        "that every cell of every grid exists, and keeps all its candidates; the sliders here filter them. "
+        f"The model runs once more on this image, letterboxed to a {model.imgsz}x{model.imgsz} square "
+        "(the size it was trained at) so that every cell of every grid exists, and keeps all its candidates; "
+        "the sliders here filter them. "
         "A .pt model may run on a smaller rectangle above, so its boxes there can differ by a pixel or two."
     )
     with ui.user_errors("Looking inside the model"):
@@ -81,8 +82,9 @@ def explore(model: detection.YoloModel, data: bytes, image: Image.Image, raw: de
 def _grids(raw: detection.RawOutput, run: detection.NmsRun, bases: list[Image.Image]) -> None:
     sizes = " + ".join(f"{g.rows}x{g.cols}" for g in raw.levels)
     st.markdown(
-        f"The head looks at the {detection.IMGSZ}x{detection.IMGSZ} input through **{len(raw.levels)} grids** (strides "
-        f"{', '.join(str(g.stride) for g in raw.levels)} px): {sizes} = **{len(raw.boxes):,} cells**, each "
+        f"The head looks at the {raw.letterboxed.width}x{raw.letterboxed.height} input through "
+        f"**{len(raw.levels)} grids** (strides {', '.join(str(g.stride) for g in raw.levels)} px): "
+        f"{sizes} = **{len(raw.boxes):,} cells**, each "
         "predicting a box and a score per class. Fine grids find small objects; coarse grids, large ones."
     )
     for column, (number, grid) in zip(st.columns(len(raw.levels)), enumerate(raw.levels), strict=True):
@@ -180,7 +182,9 @@ def _looks(model, data: bytes, image: Image.Image, raw, run: detection.NmsRun) -
     st.caption(
         f"{method} for this box's class score ({cam.score:.2f}), over the three maps the head reads; the cross "
         f"marks the peak, {where} the box. EigenCAM is the maps' main pattern, the same for every box; "
-        "Grad-CAM and LayerCAM follow the gradient of this box's score."
+        "Grad-CAM and LayerCAM follow the gradient of this box's score: LayerCAM weighs each place by its own "
+        "gradient, so it stays on this box; Grad-CAM averages the gradient over the whole grid, so it can light "
+        "another object that shares the box's features."
     )
 
 

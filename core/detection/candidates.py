@@ -140,7 +140,7 @@ def raw_output(model: yolo.YoloModel, image: Image.Image) -> RawOutput:
     Raises:
         ValueError: the model is NMS-free or its output is not a grid of candidates.
     """
-    boxed, gain, pad = letterbox(image)
+    boxed, gain, pad = letterbox(image, model.imgsz)  # the size the model was trained at, as predict uses
     backend = model.model.predictor.model
     pixels = torch.from_numpy(np.asarray(boxed).copy()).permute(2, 0, 1)[None].to(backend.device)
     pixels = (pixels.half() if backend.fp16 else pixels.float()) / 255
@@ -153,7 +153,7 @@ def raw_output(model: yolo.YoloModel, image: Image.Image) -> RawOutput:
     classes = len(model.names)
     if prediction.shape[0] != 4 + classes:
         raise ValueError(f"Expected 4 box values and {classes} class scores per candidate, got {prediction.shape[0]}.")
-    levels = derive_grid(prediction.shape[1], yolo.IMGSZ, yolo.IMGSZ, int(max(backend.stride, 8)))
+    levels = derive_grid(prediction.shape[1], model.imgsz, model.imgsz, int(max(backend.stride, 8)))
     boxes = cxcywh_to_xyxy(prediction[:4].T).astype(np.float32)
     scores = np.ascontiguousarray(prediction[4:].T)
     return RawOutput(boxed, boxes, scores, levels, gain, pad, image.size, seconds)

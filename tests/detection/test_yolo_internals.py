@@ -178,3 +178,36 @@ def test_an_onnx_export_gives_the_same_candidates_and_no_cam(tmp_path) -> None:
     np.testing.assert_allclose(raw.to_image(raw.boxes[run.kept]), ultralytics.boxes, atol=0.5)
     assert _iou(ultralytics.boxes[0], truth) > 0.8
     assert "ONNX" in box_cams.cam_unavailable(model)
+
+
+def test_under_the_hood_of_the_shipped_detector_runs_at_its_size_and_its_cams_peak_in_its_boxes() -> None:
+    """The project's own detector (trained at a small size): the raw pass uses that size, its NMS steps give
+    the page's boxes, and every CAM of a correct box peaks inside it (OpenVINO for boxes, the .pt for CAMs)."""
+    from core.detection import classroom
+    from core.detection.boxes import iou_matrix, parse_yolo_labels
+
+    scene = classroom.DETECTOR_DIR / "samples" / "shapes_scene_0.png"
+    image = load_image(scene.read_bytes())
+    truth = parse_yolo_labels(scene.with_suffix(".txt").read_text()).to_ground_truth(*image.size).boxes
+    fast = yolo.load_model(classroom.OPENVINO_PATH)
+    raw = candidates.raw_output(fast, image)
+    assert raw.letterboxed.size == (fast.imgsz, fast.imgsz) and fast.imgsz < yolo.IMGSZ
+    assert sum(level.count for level in raw.levels) == len(raw.boxes)
+    run = candidates.run_nms(raw, 0.25, 0.7)
+    page = filter_detections(yolo.detect(fast, [image]).detections[0], conf=0.25, iou=0.7)
+    np.testing.assert_allclose(raw.to_image(raw.boxes[run.kept]), page.boxes, atol=0.5)
+    torch_model = yolo.load_model(classroom.DETECTOR_DIR / "shapes_yolov8n.pt")
+    raw = candidates.raw_output(torch_model, image)
+    run = candidates.run_nms(raw, 0.25, 0.7)
+    boxes = raw.to_image(raw.boxes[run.kept])
+    correct = [i for i, box in enumerate(boxes) if iou_matrix([box], truth).max() > 0.5]
+    assert correct, "the shipped detector finds none of the scene's shapes"
+    inside = {method: 0 for method in box_cams.CAM_METHODS}
+    for i in correct:
+        candidate = int(run.kept[i])
+        for method in box_cams.CAM_METHODS:
+            cam = box_cams.box_cam(torch_model, raw, candidate, int(raw.scores[candidate].argmax()), method)
+            inside[method] += box_cams.peak_inside(cam, boxes[i])
+    # LayerCAM (the page's default) stays on the chosen box; Grad-CAM (grid-averaged weights) and EigenCAM
+    # (class-agnostic) may light another shape of the scene, as the page says.
+    assert inside["LayerCAM"] == len(correct), inside
