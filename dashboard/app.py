@@ -2,14 +2,38 @@
 
 Run with ``make run`` (or ``streamlit run dashboard/app.py``: the Makefile installs the
 repository as a package, so ``core`` and ``dashboard`` import from anywhere).
+
+The first run of a fresh server imports PyTorch (seconds): a heading and a loading line are
+drawn before that, so the browser never shows a blank page. Captum and Ultralytics load only
+on the pages that use them.
 """
+
+import importlib
+import sys
 
 import streamlit as st
 
-from dashboard import classroom, sidebar
-
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
+
+def _modules():
+    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports."""
+    if "dashboard.state" in sys.modules:
+        return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
+    loading = st.empty()
+    with loading.container():
+        st.title("ConvLens", anchor=False)
+        st.info(
+            "Starting up: loading PyTorch and the models (only after the server starts)…",
+            icon=":material/hourglass_top:",
+        )
+    modules = importlib.import_module("dashboard.sidebar"), importlib.import_module("dashboard.state")
+    loading.empty()
+    return modules
+
+
+sidebar, state = _modules()
+classroom = importlib.import_module("dashboard.classroom")  # presenter mode, lessons, worksheet (PyTorch is loaded)
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/zoo.py", title="Model zoo", icon=":material/grid_view:"),
@@ -21,7 +45,11 @@ PAGES = [
     st.Page("app_pages/det_lab.py", title="Detection lab", icon=":material/select_all:"),
 ]
 page = st.navigation(PAGES)
-classroom.before_sidebar()
+classroom.before_sidebar()  # a lesson step's settings, before sync() stores them
+state.sync()
+state.link_notes()
 sidebar.render(page)
+with st.sidebar:
+    state.share_link()
 classroom.render()
 page.run()

@@ -29,6 +29,7 @@ from core.detection.candidates import (
     steps_csv,
 )
 from core.detection.inside_pictures import cam_picture, candidates_picture, grid_base, grid_picture, nms_picture
+from core.detection.labels import ImageRef, LabelMatch, match_labels
 from core.detection.metrics import (
     DETECTION_COLUMNS,
     DetectionReport,
@@ -74,7 +75,9 @@ __all__ = [
     "DetectionReport",
     "GridLevel",
     "GroundTruth",
+    "ImageRef",
     "LabelIssue",
+    "LabelMatch",
     "ModelFile",
     "NmsRun",
     "NmsStep",
@@ -105,6 +108,7 @@ __all__ = [
     "load_model",
     "load_uploaded_pt",
     "local_models",
+    "match_labels",
     "model_names",
     "nms_picture",
     "parse_yolo_labels",

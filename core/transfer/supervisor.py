@@ -6,13 +6,15 @@ another kind of run such as the detection lab's, the module given to :func:`laun
 ``__main__``: under Streamlit that would be the app script itself). Training never blocks
 the server's script runs, and killing the worker leaves a readable run folder that
 :func:`core.transfer.store.read_run` marks interrupted. Everything a page needs is found from disk
-(:func:`core.transfer.store.list_runs`), so a browser refresh reattaches to a run, and a run whose
-worker outlived a server restart is picked up again; Ctrl-C in the server's terminal stops
-its workers too (same process group), and their runs show as interrupted.
+(:func:`core.transfer.store.list_runs`), so a browser refresh reattaches to a run. Workers never
+outlive their server: it stops them when it exits (:func:`stop_workers`, also Ctrl-C: same process
+group), and a worker whose server is gone (even killed outright) stops itself before its next batch;
+after a restart their runs show as interrupted, with the reason.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import hashlib
 import hmac
@@ -74,6 +76,21 @@ def _reap() -> None:
         for name, process in list(_WORKERS.items()):
             if process.poll() is not None:
                 del _WORKERS[name]
+
+
+def stop_workers() -> None:
+    """Stop every worker this server started (registered to run when the server exits).
+
+    Their runs read as interrupted afterwards. Workers also stop on their own when their
+    server is gone (``core.transfer.worker.check_server``), in case this never runs (SIGKILL).
+    """
+    with _LOCK:
+        for process in _WORKERS.values():
+            if process.poll() is None:
+                process.terminate()
+
+
+atexit.register(stop_workers)
 
 
 def start_run(config: RunConfig, owner: str) -> Path:

@@ -41,6 +41,17 @@ from core.transfer.strategies import STRATEGIES, Strategy
 
 log = logging.getLogger("convlens")
 _STATUS_EVERY = 0.5  # seconds between progress writes (epoch ends are always written)
+_SERVER: int | None = None  # pid of the server that started this worker (set when run as a program)
+
+
+class ServerGone(Cancelled):
+    """The server that started this worker has exited: nobody can see or cancel the run any more."""
+
+
+def check_server() -> None:
+    """Raise :class:`ServerGone` once the starting server is gone (this process was re-parented)."""
+    if _SERVER is not None and os.getppid() != _SERVER:
+        raise ServerGone("Stopped: the server that started this run was stopped (restart it and start a new run).")
 
 
 def snapshot(dataset: Dataset, train: ImageTensors, val: ImageTensors) -> DatasetSnapshot:
@@ -64,6 +75,7 @@ class _JobObserver(Observer):
         self.overall, self.last_write = index / len(config.strategies), 0.0
 
     def check(self) -> None:
+        check_server()
         if self.writer.cancel_requested():
             raise Cancelled(f"Cancelled by the user during {self.strategy.label.lower()}.")
         elapsed = time.perf_counter() - self.job_started
@@ -98,6 +110,7 @@ def _decode(dataset: Dataset, preprocess: Preprocess, writer: RunWriter) -> tupl
 
     def progress(offset: int) -> Callable[[int, int], None]:
         def report(done: int, _total: int) -> None:
+            check_server()
             if writer.cancel_requested():
                 raise Cancelled("Cancelled by the user while the images were decoded.")
             if done % 16 == 0:
@@ -171,7 +184,7 @@ def run_job(run_dir: str | Path, train: Callable[[RunWriter], str] | None = None
         writer.status(progress=1.0)
         writer.close("done", message)
     except Cancelled as exc:
-        writer.close("cancelled", str(exc))
+        writer.close("interrupted" if isinstance(exc, ServerGone) else "cancelled", str(exc))
     except limits.LimitExceeded as exc:
         writer.close("stopped", str(exc))
     except (ConvLensError, ValueError) as exc:
@@ -205,4 +218,5 @@ def _close_quietly(writer: RunWriter, state: str, message: str) -> None:
 
 
 if __name__ == "__main__":
+    _SERVER = os.getppid()  # the worker stops itself when this server exits, even when killed outright
     run_job(sys.argv[1])

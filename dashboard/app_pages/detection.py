@@ -10,9 +10,10 @@ from PIL import Image
 from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from dashboard import detection_hood, exports, presenter, ui
+from dashboard import detection_hood, exports, presenter, state, ui
 
 UPLOAD = "upload"
+CAMERA_KEY, GT_KEY = "det_camera_data", "det_gt_rows"  # kept per browser on the server
 
 st.title(
     "YOLO detection",
@@ -20,6 +21,8 @@ st.title(
     "a box, a class and a confidence for each, judged against the truth by **IoU**: the area where two boxes "
     "overlap divided by the area they cover together.",
 )
+with st.sidebar:  # the first screen is for the picture
+    state.reset_button("det_")
 
 
 def model_label() -> str:
@@ -86,20 +89,33 @@ def choose_model() -> detection.YoloModel | None:
     return None
 
 
-def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes]]:
-    """Sample images (those made for the model's classes) and uploads, as (unique name, bytes)."""
+def _camera() -> list[tuple[str, bytes]]:
+    """A snapshot from the browser's camera, when the camera is switched on."""
+    if not st.toggle("Take a photo with the camera", key="det_camera_on"):
+        return []
+    shot = st.camera_input("Snapshot", key="det_camera")
+    if shot is not None and state.kept(CAMERA_KEY) != shot.getvalue():
+        state.keep(CAMERA_KEY, shot.getvalue())
+    data = state.kept(CAMERA_KEY)
+    return [("camera.jpg", data)] if data is not None else []
+
+
+def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes, bool]]:
+    """Sample images (those made for the model's classes), uploads and the camera snapshot,
+    as (unique name, bytes, is a shipped sample)."""
     samples = detection.sample_images(names)
     kind = "shapes" if "shapes_scene_0.png" in samples else "coco"  # a widget per set: the options differ
     picked = st.multiselect("Sample images", list(samples), default=list(samples), key=f"det_samples_{kind}")
     with st.expander("Your own images"):
         uploads = ui.kept_uploads("Your images", key="det_uploads")
+    uploads += _camera()
     found, names = [], set()
-    for name, data in [(n, samples[n].read_bytes()) for n in picked] + uploads:
+    for name, data, sample in [(n, samples[n].read_bytes(), True) for n in picked] + [(*u, False) for u in uploads]:
         unique = name
         while unique in names:
             unique = f"{Path(unique).stem}_copy{Path(unique).suffix}"
         names.add(unique)
-        found.append((unique, data))
+        found.append((unique, data, sample))
     return found
 
 
@@ -115,30 +131,42 @@ def _issues(title: str, issues: tuple[detection.LabelIssue, ...]) -> None:
     st.warning(f"{title}: these were skipped, the rest is used.\n{shown}{more}", icon=":material/rule:")
 
 
-def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -> list[detection.GroundTruth | None]:
-    """Ground truth per image (None: unlabelled) from label files and the editable table."""
-    stems = {Path(n).stem for n, _ in images}
-    texts = {stem: text for stem, text in detection.shipped_labels(names).items() if stem in stems}
+def ground_truth(
+    images: list[tuple[str, Image.Image]], names: dict[int, str], samples: set[str]
+) -> list[detection.GroundTruth | None]:
+    """Ground truth per image (None: unlabelled) from label files and the editable table.
+
+    Shipped labels go with the shipped samples only (``samples``), never with an upload of the same name.
+    """
+    shipped = st.toggle(
+        "Use the shipped labels of the sample images",
+        value=True,
+        key="det_shipped",
+        help="Off: the samples run without ground truth (or with your own label files only).",
+    )
     label_files = ui.kept_uploads(
         "YOLO label files (.txt, one `class x_center y_center width height` line per box, in [0, 1])",
         key="det_label_files",
         type=["txt"],
         help="Matched to the images by file name: bus.txt goes with bus.jpg.",
     )
-    for name, data in label_files:
-        texts[Path(name).stem] = data.decode("utf-8-sig", errors="replace")
-    stems = {Path(n).stem: (n, image) for n, image in images}
-    if unmatched := sorted(set(texts) - set(stems)):
-        files = safe_text.markdown(", ".join(f"{s}.txt" for s in unmatched))
-        st.warning(f"No image matches these label files: {files}.")
+    found = detection.match_labels(
+        [detection.ImageRef(n, n in samples) for n, _ in images],
+        {name: data.decode("utf-8-sig", errors="replace") for name, data in label_files},
+        shipped=shipped,
+        names=names,
+    )
+    texts = found.texts
+    if found.unmatched:
+        st.warning(f"No image matches these label files: {safe_text.markdown(', '.join(found.unmatched))}.")
     rows = []
-    for stem, text in texts.items():
-        if stem in stems:
-            name, image = stems[stem]
-            with ui.user_errors(f"Reading {stem}.txt"):
-                labels = detection.parse_yolo_labels(text, names, source=f"{stem}.txt")
+    for name, image in images:
+        if name in texts:
+            source = found.sources[name]
+            with ui.user_errors(f"Reading {source}"):
+                labels = detection.parse_yolo_labels(texts[name], names, source=source)
                 if labels.issues:
-                    _issues(f"{stem}.txt", labels.issues)
+                    _issues(source, labels.issues)
                 rows += detection.truth_rows(name, labels.to_ground_truth(*image.size), names)
     with st.expander(f"Ground truth: {len(rows)} boxes from label files; add, edit or delete boxes here"):
         st.caption(
@@ -146,10 +174,14 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
             "A new set of label files or images starts a fresh table."
         )
         table = pd.DataFrame(rows, columns=detection.TRUTH_COLUMNS)
+        origin = hashlib.sha1((table.to_json() + "|".join(n for n, _ in images)).encode()).hexdigest()[:12]
+        saved = state.kept(GT_KEY)
+        if saved is not None and saved[0] == origin:  # the user's edits of this same table, kept across pages
+            table = pd.DataFrame(saved[1], columns=detection.TRUTH_COLUMNS)
         edited = st.data_editor(
             table,
             num_rows="dynamic",
-            key=f"det_gt_{hashlib.sha1((table.to_json() + '|'.join(stems)).encode()).hexdigest()[:12]}",
+            key=f"det_gt_{origin}_{hashlib.sha1(table.to_json().encode()).hexdigest()[:8]}",
             hide_index=True,
             width="stretch",
             column_config={
@@ -159,13 +191,15 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
             },
         )
     records = edited.to_dict("records")
+    if not edited.equals(table):
+        state.keep(GT_KEY, (origin, records))
     truths: list[detection.GroundTruth | None] = []
     for name, image in images:
         mine = [r for r in records if r["image"] == name]
         truth, issues = detection.ground_truth_from_rows(mine, names, *image.size)
         if issues:
             _issues(f"Ground truth of {name}", issues)
-        truths.append(truth if mine or Path(name).stem in texts else None)
+        truths.append(truth if mine or name in texts else None)
     return truths
 
 
@@ -239,7 +273,14 @@ def _results(
     names = batch.names
     left, middle, right, classes, which = st.columns([3, 3, 3, 3, 2])
     conf = left.slider(
-        "Confidence threshold", 0.01, 1.0, 0.25, 0.01, key="det_conf", help="Boxes less sure than this are hidden."
+        "Confidence threshold",
+        0.01,
+        1.0,
+        0.25,
+        0.01,
+        key="det_conf",
+        on_change=state.changed,
+        help="Boxes less sure than this are hidden.",
     )
     nms = middle.slider(
         "NMS IoU",
@@ -248,10 +289,18 @@ def _results(
         0.7,
         0.05,
         key="det_nms",
+        on_change=state.changed,
         help="Non-maximum suppression: of two boxes of one class overlapping more than this, the less sure one goes.",
     )
     iou = right.slider(
-        "IoU for a match", 0.5, 0.95, 0.5, 0.05, key="det_iou", help="A box is a true positive from this IoU on."
+        "IoU for a match",
+        0.5,
+        0.95,
+        0.5,
+        0.05,
+        key="det_iou",
+        on_change=state.changed,
+        help="A box is a true positive from this IoU on.",
     )
     present = detection.classes_seen(batch.detections, truths, conf)
     chosen = classes.multiselect(
@@ -261,8 +310,12 @@ def _results(
     report = detection.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None)
 
     index = 0
+    if st.session_state.get("det_image") not in range(len(images)):  # fewer images now, or a bad link
+        state.clear("det_image")
     if len(images) > 1:
-        index = which.selectbox("Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image")
+        index = which.selectbox(
+            "Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image", on_change=state.changed
+        )
     name, image = images[index]
     result = report.images[index]
     picture = detection.draw_detections(image, result, names)
@@ -351,7 +404,8 @@ with left:
 with right:
     chosen = choose_images(model.names if model is not None else None)
 decoded = []
-for name, data in chosen:
+samples = {name for name, _, sample in chosen if sample}
+for name, data, _ in chosen:
     with ui.user_errors(f"Reading {name}"):
         try:
             decoded.append((name, data, ui.decode_image(data)))
@@ -371,7 +425,7 @@ if model is not None and decoded:
             f"IoU {detection.RAW_IOU}. The sliders above filter those boxes without running the model again."
         )
         st.subheader("Ground truth")
-        truths = ground_truth(images, batch.names)
+        truths = ground_truth(images, batch.names, samples)
         with shown_first:
             results(images, batch, truths)
         detection_hood.section(model, decoded)

@@ -16,7 +16,7 @@ from core.features import (
 )
 from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.viz import COLORMAPS, Legend
-from dashboard import exports, presenter, ui
+from dashboard import exports, presenter, state, ui
 from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
@@ -34,8 +34,8 @@ def _keep_valid(key: str, options, default) -> None:
 def _layer_changed(target: str, source: str) -> None:
     """Keep the slider and the jump list on the same layer; start the new layer on its strongest channel."""
     st.session_state[target] = st.session_state[source]
-    for key in ("fm_channel", "fm_kfilter", "fm_kin"):
-        st.session_state.pop(key, None)
+    state.clear("fm_channel", "fm_kfilter", "fm_kin")
+    state.changed()
 
 
 def _layer_card(acts: Activations, name: str) -> None:
@@ -96,7 +96,7 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
         col.image(exports.honest(picture, not acts.trained), caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
-    channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
+    channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel", on_change=state.changed)
     seen = features.channel_on_image(acts, layer, channel, cmap)
     left, right = st.columns(2)
     enlarged = features.map_picture(layer, channel, cmap)
@@ -259,6 +259,8 @@ st.title(
     "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
     "and what they respond to climbs from edges and colours to textures, parts and whole objects.",
 )
+with st.sidebar:  # the first screen is for the picture
+    state.reset_button("fm_")
 
 picked = ui.selected_image()
 model = ui.selected_model()

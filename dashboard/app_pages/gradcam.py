@@ -11,7 +11,7 @@ from core import explain, models, safe_text
 from core.explain import METHODS, Options, attribute
 from core.models import Classification, LoadedModel
 from core.viz import COLORMAPS, Legend, apply_colormap, overlay, upscale_nearest
-from dashboard import compare, exports, presenter, ui
+from dashboard import compare, exports, presenter, state, ui
 
 VIEWS = {"map": "One map", "top3": "Top-3", "depth": "By layer", "sanity": "Sanity"}  # short: one row
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
@@ -122,8 +122,8 @@ def _draw(
                 width="stretch",
             )
     left, right = st.columns(2)
-    left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha")
-    right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap")
+    left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha", on_change=state.changed)
+    right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap", on_change=state.changed)
 
 
 def _pick_target(model: LoadedModel, result: Classification) -> int:
@@ -133,12 +133,14 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
     )
     if mode == "Any class":
         names = model.categories
+        if st.session_state.get("gc_class") not in range(len(names)):  # another model, or a bad link
+            state.clear("gc_class")
         return st.selectbox(
             "Search a class by name",
             range(len(names)),
             index=result.top[0].index,
             format_func=lambda i: f"{names[i]} ({i})",
-            key=f"gc_class_{model.key}",
+            key="gc_class",
         )
     top = {p.index: p for p in result.top}
     return st.radio(
@@ -348,6 +350,8 @@ def _second_cam(second: LoadedModel, image: Image.Image, caption: str) -> None:
 
 
 st.title("Grad-CAM & attributions")
+with st.sidebar:  # the first screen is for the picture
+    state.reset_button("gc_")
 st.caption(
     "Where does the network look when it decides? Pick a class and a layer: the heatmap shows which places "
     "in the image raised that class's score."

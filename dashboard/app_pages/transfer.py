@@ -31,7 +31,7 @@ from core.transfer import (
     read_run,
     trained_module,
 )
-from dashboard import ui
+from dashboard import state, ui
 from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
@@ -373,6 +373,7 @@ def runs_section() -> None:
 
 
 st.title("Transfer learning lab")
+state.reset_button("tl_")
 st.markdown(
     "Start from a network pretrained on a large dataset (ImageNet for the zoo models, the generated shapes "
     "for Tiny VGG). With **little data**, freeze its backbone and train only a "

@@ -21,7 +21,7 @@ from core.features import (
 from core.models import LoadedModel
 from core.util import conv_layers
 from core.viz import to_png
-from dashboard import ui
+from dashboard import state, ui
 
 CHANNEL, CLASS = "this channel", "a class"
 FV_SIZES = (64, 128, 224)
@@ -186,6 +186,7 @@ def explore(model: LoadedModel, maxima: UnitMaxima | None) -> None:
 
 
 st.title("What units learned")
+state.reset_button("ud_")
 st.markdown(
     "Two ways to see what one channel has learned: the **dataset patches** that excite it most "
     "(Zeiler & Fergus), and the **image it wants**, optimised from noise to excite it (Lucid)."

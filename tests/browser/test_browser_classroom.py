@@ -1,144 +1,93 @@
-"""In front of a class, in a real browser: the picture on the first screen of a 1366x768 projector,
-presenter mode, a lesson played step by step, and the session's worksheet.
-
-Screenshots of every page at 1366x768 and 1920x1080 go to artifacts/screenshots/classroom_*.png.
-"""
+"""What the teacher did in front of a class, in a real browser: settings that survive the YOLO page, a
+refresh and a shared link; a page reset; offline said before the download; the browser's camera."""
 
 from __future__ import annotations
 
-import base64
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
-from tests.browser.helpers import (
-    assert_no_exception,
-    choose,
-    go_to,
-    image_with_caption,
-    screenshot,
-    settle,
-    step_slider,
-)
+from bench.serve import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.helpers import assert_no_exception, choose, go_to, pick, screenshot, settle, step_slider
 
 pytestmark = pytest.mark.browser
 
-PROJECTOR = {"width": 1366, "height": 768}
-DESKTOP = {"width": 1920, "height": 1080}
-PAGES = {
-    "zoo": "Model zoo",
-    "features": "Filters & feature maps",
-    "gradcam": "Grad-CAM & attributions",
-    "transfer": "Transfer learning",
-    "detection": "YOLO detection",
-}
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
-def off_screen(page, locator, what: str, name: str) -> list[str]:
-    """[] when ``locator``'s whole bounding box lies inside the viewport without scrolling, else why not."""
-    view(page, name)  # what the class sees, saved before judging it
-    box = locator.bounding_box()
-    size = page.viewport_size
-    if box is None:
-        return [f"{what} is not shown"]
-    inside = box["x"] >= 0 and box["y"] >= 0
-    inside = inside and box["x"] + box["width"] <= size["width"] + 1 and box["y"] + box["height"] <= size["height"] + 1
-    return [] if inside else [f"{what} at {box} is not inside the {size['width']}x{size['height']} viewport"]
+def _sidebar_shows(page, model: str, weights: str, sample: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    assert sidebar.get_by_role("combobox", name="Model").input_value().startswith(model)
+    assert sidebar.get_by_role("radio", name=weights, exact=True).get_attribute("aria-checked") == "true"
+    assert sample in sidebar.get_by_role("combobox", name="Sample image").input_value()
 
 
-def view(page, name: str) -> None:
-    """Save what the class sees now: the first screen only (the viewport), not the whole page."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"classroom_{name}.png"))
+def test_settings_survive_yolo_refresh_and_links_and_reset(page, app_server: str) -> None:
+    go_to(page, "Model zoo")
+    choose(page, "Model", "ResNet-18")  # offline: said before anyone presses the download button
+    page.get_by_text("No download is possible").wait_for()
+    assert page.get_by_role("button", name=re.compile("Download the weights")).is_disabled()
+    pick(page, "Weights", "Random (untrained)")
+    choose(page, "Sample image", "coffee")
+    page.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
 
+    go_to(page, "YOLO detection")  # the page without the shared sidebar
+    page.get_by_role("heading", name="YOLO detection").wait_for()
+    page.get_by_role("slider", name="Confidence threshold").wait_for()
+    step_slider(page, "Confidence threshold")  # 0.25 -> 0.26: the YOLO page's own setting
+    go_to(page, "Model zoo")
+    page.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
+    _sidebar_shows(page, "ResNet-18", "Random (untrained)", "coffee")
+    assert "model=resnet18" in page.url and "sample=coffee" in page.url
+    assert "conf=0.26" in page.url  # the YOLO page's setting, kept while that page is not shown
 
-def main_interactions(page) -> list[str]:
-    """On each page, the teacher's main interaction; returns the result pictures not on the first screen."""
-    misses = []
-    go_to(page, PAGES["zoo"])
-    choose(page, "Model", "Tiny VGG (classroom)")  # shipped and trained: every page has a real result
-    choose(page, "Sample image", "shape circle")
-    misses += off_screen(page, page.get_by_test_id("stPlotlyChart").first, "the zoo's top-5 chart", "zoo_1366")
-
-    go_to(page, PAGES["features"])
-    step_slider(page, "Layer by layer: ")
-    misses += off_screen(
-        page, image_with_caption(page, " maps of features.conv_1_2 ("), "the feature maps", "features_1366"
-    )
-
-    go_to(page, PAGES["gradcam"])
-    options = page.get_by_role("radiogroup", name="Top-5 predictions").get_by_test_id("stRadioOption")
-    second = options.nth(1).inner_text().split(" · ")[0]
-    options.nth(1).click()
+    page.reload()  # a refresh is a new Streamlit session: the URL brings the view back
     settle(page)
-    misses += off_screen(
-        page, image_with_caption(page, f"Grad-CAM of {second} ("), "the Grad-CAM overlay", "gradcam_1366"
-    )
+    page.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
+    _sidebar_shows(page, "ResNet-18", "Random (untrained)", "coffee")
+    for size in ((1366, 768), (1920, 1080)):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        screenshot(page, f"classroom_zoo_after_refresh_{size[0]}x{size[1]}")
 
-    go_to(page, PAGES["detection"])
-    step_slider(page, "Confidence threshold", "ArrowLeft")
-    misses += off_screen(
-        page, image_with_caption(page, "at confidence ≥ 0.24"), "the judged detection picture", "detection_1366"
-    )
-
-    go_to(page, PAGES["transfer"])
-    page.get_by_role("heading", name="Transfer learning").first.wait_for()
-    view(page, "transfer_1366")
-    assert_no_exception(page)
-    return misses
-
-
-def test_first_screen_presenter_lesson_and_worksheet(page) -> None:
-    page.set_viewport_size(PROJECTOR)
-    misses = main_interactions(page)
-
-    page.set_viewport_size(DESKTOP)
-    for name, title in PAGES.items():
-        go_to(page, title)
-        view(page, f"{name}_1920")
-        screenshot(page, f"classroom_{name}_1920_full")
-
-    page.set_viewport_size(PROJECTOR)
-    page.get_by_text("Presenter mode").click()  # large type, one column, the picture first
+    go_to(page, "YOLO detection")
+    slider = page.get_by_test_id("stSlider").filter(has_text="Confidence threshold")
+    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "0.26"  # after a refresh: kept
+    go_to(page, "Filters & feature maps")
+    choose(page, "Colormap", "magma")
+    go_to(page, "Model zoo")
+    go_to(page, "Filters & feature maps")
+    assert "magma" in page.get_by_role("combobox", name="Colormap").input_value()
+    assert "cmap=magma" in page.url
+    page.get_by_role("button", name="Reset this page").click()
     settle(page)
-    go_to(page, PAGES["gradcam"])
-    page.get_by_text("Notice where the red is").wait_for()
-    view(page, "gradcam_presenter_1366")
-    page.get_by_text("Presenter mode").click()
-    settle(page)
-
-    # A lesson: the player opens the page with the step's settings, asks, reveals, goes on.
-    lesson_box = page.get_by_role("combobox", name="Lesson", exact=True)
-    if not lesson_box.is_visible():  # the player's expander starts closed
-        page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Lesson").locator(
-            "summary"
-        ).click()
-    lesson_box.wait_for()
-    page.wait_for_timeout(500)  # the expander's opening animation
-    choose(page, "Lesson", "From edges to objects")
-    page.get_by_role("button", name="Start the lesson").click()
-    settle(page)
-    page.get_by_role("heading", name="Filters & feature maps").wait_for()
-    assert page.get_by_role("slider", name="Layer by layer: ").get_attribute("aria-valuetext") == "features.conv_1_1"
-    page.get_by_text("Step 1 of 3.").wait_for()
-    page.get_by_role("button", name="Reveal").click()
-    settle(page)
-    page.get_by_text("Edges and flat areas of the star").wait_for()
-    page.get_by_role("button", name="Next").click()
-    settle(page)
-    page.get_by_text("Step 2 of 3.").wait_for()
-    image_with_caption(page, " maps of features.conv_2_2 (")  # waits for the step's layer
-    assert page.get_by_role("slider", name="Layer by layer: ").get_attribute("aria-valuetext") == "features.conv_2_2"
-    view(page, "lesson_step2_1366")
+    assert "viridis" in page.get_by_role("combobox", name="Colormap").input_value()
+    assert "cmap=" not in page.url and "model=resnet18" in page.url  # the sidebar is not the page's
     assert_no_exception(page)
 
-    # The worksheet: one self-contained HTML file with the pictures the class saw.
-    with page.expect_download() as caught:
-        page.get_by_test_id("stDownloadButton").filter(has_text="Worksheet of this session").click()
-    html = Path(caught.value.path()).read_text(encoding="utf-8")
-    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
-    assert len(images) >= 4 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
-    assert not re.search(r"(src|href)=['\"]?(https?:|//)|url\(", html)  # nothing fetched from elsewhere
-    assert misses == []
+    shared = page.context.browser.new_page()  # a link a teacher sent, with one bad value
+    shared.goto(f"{app_server}/?model=resnet18&weights=random&sample=rocket&channel=%3Cb%3Ex")
+    settle(shared)
+    shared.get_by_text("is not a whole number: ignored.").wait_for()
+    assert shared.locator("b", has_text="x").count() == 0  # the link's text is shown, never run as HTML
+    go_to(shared, "Model zoo")
+    shared.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
+    _sidebar_shows(shared, "ResNet-18", "Random (untrained)", "rocket")
+    shared.close()
+
+
+def test_a_snapshot_from_the_browsers_camera_is_classified(browser, app_server: str) -> None:
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FAKE_CAMERA)
+    try:
+        context = camera.new_context(viewport={"width": 1366, "height": 768}, permissions=["camera"])
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"{app_server}/zoo?weights=random&image=camera")
+        settle(page)
+        page.get_by_role("button", name="Take Photo").click()
+        settle(page)
+        page.get_by_text("camera snapshot").first.wait_for()
+        page.get_by_text(re.compile("Top-5 of .* · untrained")).wait_for()
+        assert_no_exception(page)
+        screenshot(page, "classroom_camera_1366x768")
+    finally:
+        camera.close()

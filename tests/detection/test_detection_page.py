@@ -72,7 +72,7 @@ def test_missing_model_offline_names_the_file_and_the_folder(tmp_path: Path, mon
     at.selectbox(key="det_model").set_value("yolov8n").run()
     warning = shown(w.value for w in at.warning)
     assert "yolov8n.pt" in warning and str(tmp_path) in warning and "offline" in warning
-    assert not at.button  # no download button offline
+    assert [b.key for b in at.button] == ["det_reset"]  # no download button offline
     assert not at.error and metrics(at)["IoU"] == "0.200"  # the IoU explainer still works
 
 
@@ -151,3 +151,34 @@ def test_a_file_from_the_weights_folder_can_be_picked(offline_kit: Path) -> None
     assert "ball_yolov9t.pt (PyTorch) ran once on 2 image(s)" in texts(at)
     warning = shown(w.value for w in at.warning)  # the COCO labels do not fit a one-class model
     assert "line 1: class id 5 is unknown to the model (it knows 1 classes)" in warning
+
+
+def test_settings_and_table_edits_survive_a_page_switch_and_reset(offline_kit: Path) -> None:
+    at = open_page("detection")
+    editor = at.data_editor[0]
+    missed_tie = int(editor.value.index[(editor.value["image"] == "zidane.jpg") & (editor.value["x1"] == 988)][0])
+    at.session_state[editor.key] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [missed_tie]}
+    at.run()
+    at.slider(key="det_conf").set_value(0.3).run()
+    at.selectbox(key="det_image").set_value(1).run()
+    before = metrics(at)
+    at.switch_page("app_pages/zoo.py").run()
+    at.run()
+    at.switch_page("app_pages/detection.py").run()
+    assert (at.slider(key="det_conf").value, at.selectbox(key="det_image").value) == (0.3, 1)
+    assert metrics(at) == before and len(at.data_editor[0].value) == len(editor.value) - 1  # the edit is kept
+    assert (at.query_params["conf"], at.query_params["det_image"]) == ("0.3", "1")
+    at.button(key="det_reset").click().run()
+    assert at.slider(key="det_conf").value == 0.25 and len(at.data_editor[0].value) == len(editor.value)
+
+
+def test_my_photo_named_like_a_sample_is_not_judged_by_the_shipped_labels(offline_kit: Path) -> None:
+    at = open_page("detection")
+    at.multiselect(key="det_samples_coco").set_value([]).run()
+    coffee = shared_path("images", "rocket.jpg").read_bytes()
+    at.file_uploader(key="det_uploads_0").set_value([("bus.jpg", coffee, "image/jpeg")]).run()
+    assert "ran once on 1 image(s)" in texts(at)
+    assert "No ground truth for this image" in texts(at) and "FN" not in metrics(at)
+    at.multiselect(key="det_samples_coco").set_value(["bus.jpg"]).run()  # the real sample: judged; the upload is a copy
+    at.toggle(key="det_shipped").set_value(False).run()  # the switch: samples without their labels
+    assert "Add ground truth" in texts(at)

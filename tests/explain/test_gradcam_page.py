@@ -56,7 +56,7 @@ def test_predicted_class_at_the_last_conv_block_then_sliders_never_recompute(top
 def test_any_class_by_name_and_the_layer_by_layer_view(explain_calls) -> None:
     at = open_page("gradcam", **STATE)
     at.segmented_control(key="gc_target_mode").set_value("Any class").run()
-    at.selectbox(key="gc_class_resnet18").set_value(point := 340).run()
+    at.selectbox(key="gc_class").set_value(point := 340).run()
     at.segmented_control(key="gc_view").set_value("depth").run()
     assert not at.exception and not at.error
     zebra = get_model("resnet18", pretrained=False).categories[point]
