@@ -64,8 +64,10 @@ def test_the_shapes_model_says_what_it_knows_and_compare_shows_two_models() -> N
     at.toggle(key="zoo_compare").set_value(True).run()
     at.selectbox(key="zoo_compare_model").set_value("mobilenet_v3_small").run()
     assert not at.exception
-    assert "MobileNetV3-Small · untrained: most likely" in texts(at)  # no weights offline: random, and it says so
-    assert "Tiny VGG (classroom) · ConvLens shapes: most likely" in texts(at)
+    assert "Top-5 of MobileNetV3-Small · untrained on sample: cat: most likely" in texts(
+        at
+    )  # no weights offline: random, and it says so
+    assert "Top-5 of Tiny VGG (classroom) · ConvLens shapes on sample: cat: most likely" in texts(at)
     at = open_page("gradcam", sb_model="tiny_vgg", sb_sample="cat")
     at.toggle(key="gc_compare").set_value(True).run()
     at.selectbox(key="gc_compare_model").set_value("mobilenet_v3_small").run()

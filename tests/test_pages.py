@@ -29,7 +29,7 @@ def test_zoo_offline_explains_missing_weights_then_random_weights_predict() -> N
     assert "11.7 M parameters · 1.81 GFLOPs · top-1 69.8 %, top-5 89.1 % (ImageNet-1K, published)" in texts(at)
     at.button(key="rand_resnet18").click().run()
     assert not at.exception
-    assert "ResNet-18 · untrained: most likely" in texts(at)
+    assert "Top-5 of ResNet-18 · untrained on sample: " in texts(at)
     assert "published, for the pretrained weights, not these random ones" in texts(at)
     layers = at.dataframe[0].value
     assert layers.iloc[0]["layer"] == "conv1" and layers.iloc[0]["output"] == "64 x 112 x 112"

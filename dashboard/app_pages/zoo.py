@@ -20,8 +20,9 @@ def predictions(model: models.LoadedModel, image, caption: str, chart_key: str) 
         best = result.top[0]
         st.plotly_chart(topk_figure(result), width="stretch", key=chart_key)
         st.markdown(
-            f"{safe_text.markdown(result.model)}: most likely **{safe_text.markdown(best.label)}** "
-            f"({best.probability:.1%}); {result.forward_ms:.0f} ms on {result.device.upper()}."
+            f"Top-5 of {safe_text.markdown(result.model)} on {safe_text.markdown(caption)}: most likely "
+            f"**{safe_text.markdown(best.label)}** ({best.probability:.1%}); "
+            f"{result.forward_ms:.0f} ms on {result.device.upper()}."
         )
         st.download_button(
             "Top-5 (CSV)",

@@ -27,7 +27,7 @@ def test_zoo_page_with_random_weights(page) -> None:
     assert page.get_by_role("heading", name="Model zoo: ResNet-18").is_visible()
     page.get_by_role("button", name="Use random weights (untrained)").click()
     settle(page)
-    page.get_by_text("ResNet-18 · untrained: most likely").wait_for()
+    page.get_by_text("Top-5 of ResNet-18 · untrained").wait_for()
     assert_images_not_blank(page)
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     assert page.get_by_test_id("stPlotlyChart").count() >= 2
