@@ -33,6 +33,7 @@ def _modules():
 
 
 sidebar, state = _modules()
+classroom = importlib.import_module("dashboard.classroom")  # presenter mode, lessons, worksheet (PyTorch is loaded)
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/zoo.py", title="Model zoo", icon=":material/grid_view:"),
@@ -44,9 +45,11 @@ PAGES = [
     st.Page("app_pages/det_lab.py", title="Detection lab", icon=":material/select_all:"),
 ]
 page = st.navigation(PAGES)
+classroom.before_sidebar()  # a lesson step's settings, before sync() stores them
 state.sync()
 state.link_notes()
 sidebar.render(page)
 with st.sidebar:
     state.share_link()
+classroom.render()
 page.run()

@@ -17,7 +17,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from core import safe_text
 from core.detection.boxes import IoUParts
 from core.detection.metrics import ConfusionMatrix, ImageResult, PRCurve
-from core.viz.theme import FONT
+from core.viz.theme import FONT, styled
 
 TP, FP, FN = "#2ca02c", "#d62728", "#ff7f0e"
 PREDICTED = "#1f77b4"  # a prediction on an image without ground truth
@@ -248,11 +248,12 @@ def pr_figure(curves: Sequence[PRCurve], iou: float) -> go.Figure:
         xaxis={"title": "recall", "range": [0, 1.02]},
         yaxis={"title": "precision", "range": [0, 1.05]},
         font=FONT,
-        height=420,
+        height=460,
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
-        legend={"yanchor": "bottom", "y": 0.02, "xanchor": "left", "x": 0.02},
+        # Below the plot: inside it the legend covered the curves' low-recall ends.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
     )
-    return fig
+    return styled(fig)  # tick and axis fonts one by one: Streamlit's theme would shrink them
 
 
 def confusion_figure(matrix: ConfusionMatrix) -> go.Figure:
@@ -277,4 +278,4 @@ def confusion_figure(matrix: ConfusionMatrix) -> go.Figure:
         height=120 + 48 * len(matrix.labels),
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
     )
-    return fig
+    return styled(fig)  # tick and axis fonts one by one: Streamlit's theme would shrink them

@@ -7,6 +7,7 @@ from core.explain.gradcam import GradCAM, GradCamResult, LayerMaps, grad_cam, gr
 from core.explain.methods import METHODS, Attribution, attribute
 from core.explain.sanity import SanityCheck, cascade_groups, cascading_randomization, similarity_figure
 from core.explain.target_layers import LayerChoices, default_layer, layer_choices, model_view
+from core.explain.timing import PassTimes, measure_passes
 
 __all__ = [
     "METHODS",
@@ -21,6 +22,7 @@ __all__ = [
     "LayerMaps",
     "Occlusion",
     "Options",
+    "PassTimes",
     "Saliency",
     "SanityCheck",
     "attribute",
@@ -30,6 +32,7 @@ __all__ = [
     "grad_cam",
     "grad_cams",
     "layer_choices",
+    "measure_passes",
     "model_view",
     "similarity_figure",
 ]

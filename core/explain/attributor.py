@@ -13,13 +13,16 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.util.hooks import preserved_state, resolve_layer
+
+if TYPE_CHECKING:
+    from core.explain.timing import PassTimes
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class Cost:
         plural = "es" if max(self.forwards, self.backwards) > 1 else ""
         batches = f" in {self.calls} batches" if self.calls < max(self.forwards, self.backwards) else ""
         return f"{passes} pass{plural}{batches}"
+
+    def estimate(self, times: PassTimes) -> float:
+        """Seconds, from warm measured passes (:func:`core.explain.timing.measure_passes`)."""
+        return times.seconds(self.forwards, self.backwards, self.calls)
 
     def seconds(self, forward_ms: float) -> float:
         """A rough estimate from the time of one forward pass (a backward pass costs about two)."""

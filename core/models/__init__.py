@@ -7,6 +7,7 @@ Pages call ``models.classify`` (in classification.py) and ``models.layer_table``
 from core.models.cards import ModelCard
 from core.models.charts import topk_figure, zoo_figure
 from core.models.classification import Classification, Prediction, classify
+from core.models.facts import card_facts, predictions_csv, vocabulary_note
 from core.models.layers import LayerRow, layer_table
 from core.models.loading import RANDOM_SEED, LoadedModel, get_model, private_view
 from core.models.registry import list_models, meta_model, model_card, zoo_cards
@@ -21,6 +22,7 @@ __all__ = [
     "Prediction",
     "WeightsLocation",
     "availability",
+    "card_facts",
     "classify",
     "default_key",
     "get_model",
@@ -29,8 +31,10 @@ __all__ = [
     "locate",
     "meta_model",
     "model_card",
+    "predictions_csv",
     "private_view",
     "topk_figure",
+    "vocabulary_note",
     "zoo_cards",
     "zoo_figure",
 ]

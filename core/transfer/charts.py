@@ -20,8 +20,11 @@ STRATEGY_COLOURS = {"feature_extraction": "#1f77b4", "fine_tuning": "#ff7f0e", "
 SPLIT_COLOURS = {"train": "#4c72b0", "val": "#dd8452"}
 
 
-def curves_figure(strategies: dict[str, StrategyRecord], epochs: int) -> go.Figure:
-    """Loss and accuracy per epoch of every strategy: validation solid, training dotted."""
+def curves_figure(strategies: dict[str, StrategyRecord], epochs: int, pretrained: bool = True) -> go.Figure:
+    """Loss and accuracy per epoch of every strategy: validation solid, training dotted.
+
+    A run that started from random weights says so in the figure's title (kept in its PNG export).
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (%)"))
     for key, record in strategies.items():
         colour, label = STRATEGY_COLOURS[key], STRATEGIES[key].label
@@ -48,9 +51,13 @@ def curves_figure(strategies: dict[str, StrategyRecord], epochs: int) -> go.Figu
     fig.update_layout(
         font=FONT,
         height=420,
-        margin={"t": 40, "l": 10, "r": 10, "b": 10},
+        margin={"t": 40 if pretrained else 80, "l": 10, "r": 10, "b": 10},
         legend={"orientation": "h", "y": -0.2},
     )
+    if not pretrained:
+        fig.update_layout(
+            title={"text": "UNTRAINED start: random weights, nothing transferred", "font": {"color": "#b41414"}}
+        )
     return fig
 
 

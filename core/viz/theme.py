@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-FONT = {"size": 16}
+FONT = {"size": 18, "color": "#111111"}  # ticks and labels readable from the back of a classroom
 
 
 def styled(fig: go.Figure, height: int | None = None) -> go.Figure:

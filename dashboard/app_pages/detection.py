@@ -1,6 +1,5 @@
 """YOLO detection: which objects, where and how sure; judged against the truth with every IoU drawn."""
 
-import functools
 import hashlib
 from pathlib import Path
 
@@ -11,19 +10,24 @@ from PIL import Image
 from core import detection, safe_text
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from core.viz import to_png
-from dashboard import detection_hood, state, ui
+from dashboard import detection_hood, exports, presenter, state, ui
 
 UPLOAD = "upload"
 CAMERA_KEY, GT_KEY = "det_camera_data", "det_gt_rows"  # kept per browser on the server
 
-st.title("YOLO detection")
-state.reset_button("det_")
-st.markdown(
-    "A classifier says *what* is in a picture. A detector says **which objects, where, and how sure**: "
-    "a box, a class and a confidence for each. To judge a box we compare it with the truth by "
-    "**IoU**, the area where two boxes overlap divided by the area they cover together."
+st.title(
+    "YOLO detection",
+    help="A classifier says *what* is in a picture. A detector says **which objects, where, and how sure**: "
+    "a box, a class and a confidence for each, judged against the truth by **IoU**: the area where two boxes "
+    "overlap divided by the area they cover together.",
 )
+with st.sidebar:  # the first screen is for the picture
+    state.reset_button("det_")
+
+
+def model_label() -> str:
+    """The chosen detection model's name, for titles of exported pictures."""
+    return str(st.session_state.get("det_model") or "YOLO")
 
 
 def _model_label(option: str, ready: dict[str, Path], files: dict[str, detection.ModelFile]) -> str:
@@ -102,7 +106,9 @@ def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes, bool]]
     samples = detection.sample_images(names)
     kind = "shapes" if "shapes_scene_0.png" in samples else "coco"  # a widget per set: the options differ
     picked = st.multiselect("Sample images", list(samples), default=list(samples), key=f"det_samples_{kind}")
-    uploads = ui.kept_uploads("Your images", key="det_uploads") + _camera()
+    with st.expander("Your own images"):
+        uploads = ui.kept_uploads("Your images", key="det_uploads")
+    uploads += _camera()
     found, names = [], set()
     for name, data, sample in [(n, samples[n].read_bytes(), True) for n in picked] + [(*u, False) for u in uploads]:
         unique = name
@@ -265,7 +271,7 @@ def _results(
     images: list[tuple[str, Image.Image]], batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]
 ) -> None:
     names = batch.names
-    left, middle, right = st.columns(3)
+    left, middle, right, classes, which = st.columns([3, 3, 3, 3, 2])
     conf = left.slider(
         "Confidence threshold",
         0.01,
@@ -297,7 +303,7 @@ def _results(
         help="A box is a true positive from this IoU on.",
     )
     present = detection.classes_seen(batch.detections, truths, conf)
-    chosen = st.multiselect(
+    chosen = classes.multiselect(
         "Classes", present, format_func=lambda c: names.get(c, str(c)), key="det_classes", placeholder="All classes"
     )
     kept = [detection.filter_detections(d, iou=nms) for d in batch.detections]
@@ -307,16 +313,29 @@ def _results(
     if st.session_state.get("det_image") not in range(len(images)):  # fewer images now, or a bad link
         state.clear("det_image")
     if len(images) > 1:
-        index = st.selectbox(
+        index = which.selectbox(
             "Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image", on_change=state.changed
         )
     name, image = images[index]
     result = report.images[index]
     picture = detection.draw_detections(image, result, names)
-    left, right = st.columns([3, 2])
+    # At most ~380 px high: the picture stays on a 1366x768 screen under the sliders; the table gets the rest.
+    shown = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
+    left, right = st.columns([3, 2] if shown == "stretch" else [shown + 20, max(420, 1000 - shown)])
     with left:
-        st.image(picture, width="stretch", output_format="JPEG")
+        st.image(picture, width=shown, output_format="JPEG", caption=f"{name} at confidence ≥ {conf:.2f}")
+        presenter.notice("detection", "picture")
         st.image(detection.legend(), width="stretch")
+        exports.record(
+            exports.Shown(
+                picture,
+                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
+                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}"),
+                None,
+                False,
+                "Which boxes are right, which are wrong, and which objects were missed?",
+            )
+        )
     with right:
         tp, fp, fn = result.counts
         if result.truth is None:
@@ -338,14 +357,18 @@ def _results(
             },
         )
         st.caption("IoU: with the matched true box for a TP; for an FP, its best overlap with a box of its class.")
-        st.download_button(
+        exports.download(
+            exports.Shown(
+                picture,
+                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
+                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}, match IoU {iou:.2f}"),
+                None,
+                False,
+                "",
+            ),
+            f"{Path(name).stem}_judged.png",
+            "det_png",
             "Download the picture (PNG)",
-            functools.partial(to_png, picture),
-            file_name=f"{Path(name).stem}_judged.png",
-            mime="image/png",
-            on_click="ignore",
-            icon=":material/download:",
-            key="det_png",
         )
     metrics_panel(report)
 
@@ -375,7 +398,6 @@ def iou_explainer() -> None:
         st.markdown("\n\n".join(detection.iou_arithmetic(parts)))
 
 
-st.subheader("Model and images")
 left, right = st.columns(2)
 with left:
     model = choose_model()
@@ -395,16 +417,17 @@ if model is not None and decoded:
     with ui.user_errors("Detection"):
         batch = detect(model, model.cache_key, tuple(data for _, data, _ in decoded))
         images = [(name, image) for name, _, image in decoded]
+        shown_first = st.container()  # the picture first, before the facts and the ground-truth table
         st.caption(
             f"{safe_text.markdown(model.label)} ({model.format}) ran once on {len(images)} image(s) "
             f"in {batch.seconds * 1000:.0f} ms "
             f"on {batch.device.upper()}, keeping every box above confidence {detection.RAW_CONF} after NMS at "
-            f"IoU {detection.RAW_IOU}. The sliders below filter those boxes without running the model again."
+            f"IoU {detection.RAW_IOU}. The sliders above filter those boxes without running the model again."
         )
         st.subheader("Ground truth")
         truths = ground_truth(images, batch.names, samples)
-        st.subheader("Detections")
-        results(images, batch, truths)
+        with shown_first:
+            results(images, batch, truths)
         detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")

@@ -3,7 +3,7 @@
 import streamlit as st
 from PIL import Image
 
-from core import features, safe_text
+from core import features, models, safe_text
 from core.features import (
     POOLS,
     Activations,
@@ -15,8 +15,8 @@ from core.features import (
     worked_example,
 )
 from core.models import RANDOM_SEED, LoadedModel, get_model
-from core.viz import COLORMAPS
-from dashboard import state, ui
+from core.viz import COLORMAPS, Legend
+from dashboard import exports, presenter, state, ui
 from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
@@ -39,61 +39,74 @@ def _layer_changed(target: str, source: str) -> None:
 
 
 def _layer_card(acts: Activations, name: str) -> None:
+    """The layer's facts in one line (tiles took two rows of the first screen and truncated their values)."""
     layer = acts.layer(name)
     c, h, w = layer.shape
     field = layer.receptive_field
-    first, second = st.columns(4), st.columns(4)
-    first[0].metric("Type", layer.kind, help=f"{layer.type} with groups={layer.groups}")
-    first[1].metric("Kernel", "x".join(map(str, layer.kernel)))
-    first[2].metric("Stride", "x".join(map(str, sorted(set(layer.stride)))))
-    first[3].metric("Padding", "x".join(map(str, sorted(set(layer.padding)))))
-    second[0].metric("Output C×H×W", f"{c}×{h}×{w}")
-    second[1].metric("Parameters", f"{layer.params:,}")
-    second[2].metric("Receptive field", field.label if field else "?", help="The input pixels one unit can see.")
-    step = "-" if field is None or field.is_global else f"{field.jump[0]} px"
-    second[3].metric("Step on the input", step, help="Input pixels between neighbouring units: the strides multiplied")
+    kernel, stride = "x".join(map(str, layer.kernel)), "x".join(map(str, sorted(set(layer.stride))))
+    padding = "x".join(map(str, sorted(set(layer.padding))))
     after = " → ".join(layer.after)
     shown = f"after {after}" if after else "straight from the convolution"
     if field is None:
-        where = "has an unknown receptive field"
+        where = "an unknown receptive field"
     elif field.is_global:
-        where = "sees the whole image: it comes after a global pooling"
+        where = "the whole image (after a global pooling)"
     else:
-        where = f"sees a {field.label} window of the {acts.image.width} px input"
-        if field.size[0] >= acts.image.width:
-            where += " (larger than the input: it can take in all of it)"
+        where = f"a {field.label} window of the {acts.image.width} px input, {field.jump[0]} px apart"
     st.caption(
-        f"**{name}** ({layer.kind}, {layer.in_channels} → {layer.out_channels} channels, groups={layer.groups}): "
-        f"maps shown {shown}. Each unit {where}."
+        f"**{name}**: {layer.kind}, kernel {kernel}, stride {stride}, padding {padding}, "
+        f"{layer.in_channels} → {layer.out_channels} channels (groups={layer.groups}), output **{c}×{h}×{w}**, "
+        f"{layer.params:,} parameters; maps shown {shown}. Each unit sees {where}."
     )
 
 
-def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
+def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> None:
     layer = acts.layer(name)
-    left, right = st.columns(2)
-    norm = left.segmented_control("Normalise", [PER_CHANNEL, SHARED], key="fm_norm", default=PER_CHANNEL, required=True)
-    order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
-    channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
-    st.image(
-        features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
-        caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
-        + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
+    controls, picture = presenter.split((3, 2))
+    norm = controls.segmented_control(
+        "Normalise", [PER_CHANNEL, SHARED], key="fm_norm", default=PER_CHANNEL, required=True
     )
+    order = controls.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
+    channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
+    title = f"All {layer.out_channels} maps of {name} ({order})"
+    scale = "One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."
+    grid = Image.fromarray(features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels))
+    shown = exports.Shown(
+        grid,
+        f"{title}, {acts.model}",
+        (f"model: {acts.model}", f"image: {image_name}", f"layer: {name}", scale),
+        Legend(cmap, "weak", "strong"),
+        not acts.trained,
+        "What do these maps respond to?",
+    )
+    with picture:
+        st.image(
+            exports.honest(grid, not acts.trained),
+            caption=f"{title}; bright = strong response. {scale}",
+            width="stretch" if presenter.on() else 380,
+        )
+        presenter.notice("features", "maps")
+    exports.record(shown)
+    exports.download(shown, f"feature_maps_{name}.png", "fm_grid_png", where=controls)
 
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
         picture = features.map_picture(layer, int(channel), cmap, 160)
-        col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        col.image(exports.honest(picture, not acts.trained), caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel", on_change=state.changed)
     seen = features.channel_on_image(acts, layer, channel, cmap)
     left, right = st.columns(2)
     enlarged = features.map_picture(layer, channel, cmap)
-    left.image(enlarged, caption=f"Channel {channel} of {name}, enlarged", width="stretch")
+    left.image(
+        exports.honest(enlarged, not acts.trained),
+        caption=f"Channel {channel} of {name}, enlarged",
+        width="stretch",
+    )
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
-    right.image(seen.picture, caption=f"Over the input: {boxed}", width="stretch")
+    right.image(exports.honest(seen.picture, not acts.trained), caption=f"Over the input: {boxed}", width="stretch")
 
     cols = st.columns(3)
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
@@ -147,7 +160,9 @@ def _filters(model: LoadedModel, name: str) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None) -> None:
+def explore(
+    model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None, image_name: str
+) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
     _keep_valid("fm_layer", names, names[0])
@@ -165,7 +180,7 @@ def explore(model: LoadedModel, acts: Activations, cmap: str, image: Image.Image
     _layer_card(acts, name)
     maps_tab, filters_tab, live_tab = st.tabs(["Feature maps", "Filters", "The convolution, live"])
     with maps_tab, ui.user_errors("Drawing the feature maps"):
-        _feature_maps(acts, name, cmap)
+        _feature_maps(acts, name, cmap, image_name)
     with filters_tab, ui.user_errors("Drawing the filters"):
         _filters(model, name)
     with live_tab, ui.user_errors("The live convolution"):
@@ -179,7 +194,10 @@ def depth(acts: Activations, cmap: str) -> None:
     panels = features.depth_strip(acts, cmap, on_image)
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
-        col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
+        col.image(
+            exports.honest(panel.picture, not acts.trained),
+            caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}",
+        )
     st.caption(
         "Left to right: maps get coarser and more numerous while each unit sees more of the image. "
         "Early units react to edges and colours, later ones to textures, parts and whole objects."
@@ -235,13 +253,14 @@ def _arithmetic() -> None:
     )
 
 
-st.title("Filters & feature maps")
-state.reset_button("fm_")
-st.markdown(
-    "A convolution slides small **filters** over its input and writes one **feature map** per filter: "
+st.title(
+    "Filters & feature maps",
+    help="A convolution slides small **filters** over its input and writes one **feature map** per filter: "
     "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
-    "and what they respond to climbs from edges and colours to textures, parts and whole objects."
+    "and what they respond to climbs from edges and colours to textures, parts and whole objects.",
 )
+with st.sidebar:  # the first screen is for the picture
+    state.reset_button("fm_")
 
 picked = ui.selected_image()
 model = ui.selected_model()
@@ -254,9 +273,9 @@ if picked is not None and model is not None:
         st.session_state["fm_size"] = sizes[0]
     st.session_state["fm_size_of"] = model.key
     _keep_valid("fm_size", sizes, sizes[0])
-    left, right, _ = st.columns([1, 1, 2])
-    cmap = right.selectbox("Colormap", COLORMAPS, key="fm_cmap", help="For every feature map on this page")
-    size = left.selectbox(
+    side = st.sidebar.container()  # page settings in the sidebar: the first screen is for the picture
+    cmap = side.selectbox("Colormap", COLORMAPS, key="fm_cmap", help="For every feature map on this page")
+    size = side.selectbox(
         "Input size (pixels a side)",
         sizes,
         key="fm_size",
@@ -266,11 +285,12 @@ if picked is not None and model is not None:
         acts = get_activations(model, image, size)
 if acts is not None:
     st.caption(
-        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one forward pass "
-        f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
-        "moving through them never re-runs the model."
+        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one pass "
+        f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB); moving through them never re-runs the model."
     )
-    explore(model, acts, cmap, image, size)
+    if note := models.vocabulary_note(model.card, caption):
+        st.info(note, icon=":material/category:")
+    explore(model, acts, cmap, image, size, caption)
     st.subheader("Across depth: from edges to objects")
     depth(acts, cmap)
 

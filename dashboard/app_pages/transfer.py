@@ -257,7 +257,11 @@ def live_panel(path: str, was_active: bool) -> None:
     mine = status.active and transfer.may_cancel(path, ui.session_token(), ui.teacher_token())
     ui.run_state(status, _progress_text(record) if status.active else "", mine, lambda: _cancel(path), "tl_cancel")
     if any(s.history for s in record.strategies.values()):
-        st.plotly_chart(curves_figure(record.strategies, record.config.train.epochs), width="stretch", key="tl_curves")
+        st.plotly_chart(
+            curves_figure(record.strategies, record.config.train.epochs, record.config.pretrained),
+            width="stretch",
+            key="tl_curves",
+        )
         st.caption(
             "Solid: validation, dotted: training. A training curve far above the validation one is overfitting; "
             "frozen backbones overfit less because only the head learns."

@@ -37,7 +37,7 @@ def test_another_top_k_class_changes_the_overlay(page) -> None:
     assert_no_exception(page)
     screenshot(page, "gradcam")
 
-    pick(page, "View", "Top-3 classes")  # three classes side by side, each with its own evidence
+    pick(page, "View", "Top-3")  # three classes side by side, each with its own evidence
     image_with_caption(page, f"{first_class} · ")
     assert_images_not_blank(page, minimum=6)
     assert page.get_by_test_id("stDownloadButton").filter(has_text="Overlay (PNG)").count() == 3

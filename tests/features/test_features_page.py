@@ -9,8 +9,9 @@ from tests.conftest import shared_path
 RANDOM = "Random (untrained)"
 
 
-def _metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+def _card(at) -> str:
+    """The layer's facts line (one caption: tiles took two rows of the first screen)."""
+    return next(c.value for c in at.caption if "parameters; maps shown" in c.value)
 
 
 def test_layer_by_layer_never_reruns_the_model() -> None:
@@ -22,15 +23,15 @@ def test_layer_by_layer_never_reruns_the_model() -> None:
         at = open_page("features", sb_model="resnet18", sb_weights=RANDOM)
         assert calls == [1] and not at.error
         assert "untrained" in texts(at)
-        card = _metrics(at)
-        assert (card["Kernel"], card["Stride"], card["Output C×H×W"]) == ("7x7", "2", "64×112×112")
-        assert (card["Parameters"], card["Receptive field"]) == ("9,408", "7×7 px")
+        card = _card(at)
+        assert "kernel 7x7, stride 2," in card and "output **64×112×112**" in card
+        assert "9,408 parameters" in card and "a 7×7 px window" in card
         grid = at.image[0].value
 
         at.select_slider(key="fm_layer").set_value("layer3.0.conv2").run()
         assert not at.exception and at.selectbox(key="fm_jump").value == "layer3.0.conv2"
-        card = _metrics(at)
-        assert (card["Kernel"], card["Output C×H×W"], card["Receptive field"]) == ("3x3", "256×14×14", "147×147 px")
+        card = _card(at)
+        assert "kernel 3x3," in card and "output **256×14×14**" in card and "a 147×147 px window" in card
         assert at.image[0].value != grid
         strongest = next(i.captions[0] for i in at.image if i.captions and i.captions[0].startswith("#"))
         assert at.slider(key="fm_channel").value == int(strongest[1:].split(" ")[0])  # a new layer starts there
@@ -57,7 +58,7 @@ def test_first_layer_filters_are_colour_pictures_and_depthwise_layers_are_named(
     at.select_slider(key="fm_layer").set_value("features.1.block.0.0").run()
     assert "depthwise" in texts(at) and at.segmented_control(key="fm_kview").value == "averaged over input channels"
     at.select_slider(key="fm_layer").set_value("features.1.block.1.fc1").run()
-    assert _metrics(at)["Receptive field"] == "whole image" and not at.exception
+    assert "sees the whole image" in _card(at) and not at.exception
     at.selectbox(key="sb_model").set_value("resnet18").run()  # another model starts at its own size and layer
     assert at.selectbox(key="fm_size").value == 224 and at.select_slider(key="fm_layer").value == "conv1"
 
@@ -84,7 +85,7 @@ def test_bad_uploads_give_messages_and_awkward_ones_work() -> None:
         at.session_state["sb_upload_data"] = (f"{name}.img", AWKWARD[name][0])
         at.run()
         assert not at.exception and not at.error, (name, [e.value for e in at.error])
-        assert _metrics(at)["Output C×H×W"] == "64×64×64", name
+        assert "output **64×64×64**" in _card(at), name
 
 
 def test_a_real_photo_from_shared() -> None:
