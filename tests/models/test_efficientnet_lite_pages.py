@@ -22,7 +22,7 @@ def test_a_fresh_start_shows_real_imagenet_predictions_on_a_photo() -> None:
     at = open_page("zoo")  # nothing chosen: the defaults of a first start
     assert at.selectbox(key="sb_model").value == lite.KEY and at.selectbox(key="sb_sample").value == "cat"
     assert at.title[0].value == "Model zoo: EfficientNet-Lite0" and "untrained" not in texts(at)
-    assert [m.value for m in at.metric][:3] == ["4.7 M", "0.385 GFLOPs", "75.1 %"]
+    assert "4.7 M parameters · 0.385 GFLOPs · top-1 75.1 % (ImageNet-1K, published)" in texts(at)
     assert "Top-5 of EfficientNet-Lite0 · ImageNet-1K" in texts(at)
     assert any(cat in texts(at) for cat in CATS)
     layers = at.dataframe[0].value
@@ -39,7 +39,7 @@ def test_home_names_the_trained_networks_here() -> None:
 def test_filters_feature_maps_and_depth_with_learned_beside_random_kernels() -> None:
     at = open_page("features")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "49 convolutions captured in one forward pass" in texts(at)
+    assert "49 convolutions captured in one pass" in texts(at)
     assert at.select_slider(key="fm_layer").value == "features.0.0"
     assert at.segmented_control(key="fm_kview").value == "colour (RGB)"  # the stem's 32 kernels as RGB pictures
     shown = len(at.image)
