@@ -15,8 +15,7 @@ import hashlib
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from core.conv_arithmetic import ReceptiveField, model_receptive_fields
 from core.device import inference, synchronize
 from core.hooks import conv_layers
 from core.models import LoadedModel
+from core.shared_cache import SharedCache
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models
 _FLOAT16_EXPONENT = 0x7C00  # all exponent bits set: inf or NaN
@@ -352,35 +352,10 @@ def image_digest(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
-class CaptureCache:
-    """A thread-safe LRU of captures, bounded by count and by the bytes of their maps."""
-
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._items: OrderedDict[tuple, Activations] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, compute: Callable[[], Activations]) -> Activations:
-        """The cached value of ``key``, or ``compute()`` stored under it (oldest entries go first)."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()  # outside the lock: the model's own lock serialises the work
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > 1 and (
-                len(self._items) > self.max_entries or sum(v.nbytes for v in self._items.values()) > self.max_bytes
-            ):
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-ACTIVATIONS = CaptureCache(limits.ACTIVATION_CACHE_ENTRIES, limits.ACTIVATION_CACHE_BYTES)
+# Shared by every session, one capture per key even when thirty students ask at once (core.shared_cache).
+ACTIVATIONS = SharedCache(
+    "feature maps", limits.ACTIVATION_CACHE_ENTRIES, limits.ACTIVATION_CACHE_BYTES, sizeof=lambda acts: acts.nbytes
+)
 
 
 def get_activations(model: LoadedModel, image: Image.Image, size: int | None = None) -> Activations:

@@ -7,9 +7,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import attribution, sanity
+from core import attribution, sanity, serving
 from core.attribution_methods import METHODS, Options, attribute
-from core.classify import Classification, classify
+from core.classify import Classification
 from core.models import LoadedModel
 from core.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
 from dashboard import ui
@@ -43,9 +43,8 @@ class Panel(NamedTuple):
     raw: np.ndarray | None  # the map before upsampling (the layer's resolution), in [0, 1]
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Classification:
-    return classify(_model, image, k=5)
+    return serving.classify(_model, image, k=5)  # shared by every session, batched (core.serving)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -53,9 +52,9 @@ def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.
     return attribution.model_view(_model, image)
 
 
-@st.cache_data(max_entries=64, show_spinner="Computing Grad-CAM…")
 def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: tuple, layers: tuple):
-    return attribution.explain(_model, image, targets, layers)
+    with st.spinner("Computing Grad-CAM…"):
+        return serving.explain(_model, image, targets, layers)  # shared by every session, batched
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")

@@ -5,7 +5,7 @@ import streamlit as st
 from core import zoo
 from core.architecture import layer_table
 from core.charts import topk_figure, zoo_figure
-from core.classify import classify
+from core.serving import classify  # shared by every session, batched
 from dashboard import ui
 
 key = ui.selected_model_key()
