@@ -148,7 +148,7 @@ def profile(pid: int, seconds: float, enabled: bool) -> Iterator[Profile]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stacks.txt"
         command = [spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out), "--rate", "50"]
-        command += ["--duration", str(int(seconds)), "--nonblocking", "--subprocesses"]
+        command += ["--duration", str(int(seconds)), "--subprocesses"]  # blocking: idle threads are told apart
         spy_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             yield result

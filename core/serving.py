@@ -10,6 +10,8 @@ Ray Serve application instead (:mod:`core.serve_client`); the answers are the sa
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import time
 from collections.abc import Sequence
@@ -17,13 +19,15 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from core import limits
-from core.activations import image_digest
+from core import attribution_methods, limits, serve_client, yolo
+from core.activations import ACTIVATIONS, Activations, get_activations, image_digest
 from core.attribution import GradCam, _check_targets, gradcam_result, layer_cams, layer_choices
+from core.attribution_methods import Attribution, Options
 from core.batching import MicroBatcher, configure_threads
 from core.classify import Classification, Prediction
 from core.device import inference, synchronize
-from core.models import LoadedModel
+from core.errors import ConvLensError
+from core.models import LoadedModel, get_model
 from core.shared_cache import SharedCache
 
 SERVE_ENV = "CONVLENS_SERVE_URL"
@@ -32,9 +36,30 @@ GRADCAMS = SharedCache("grad-cams", 1024, limits.SHARED_RESULT_BYTES)
 configure_threads()
 
 
-def remote_url() -> str | None:
-    """The Ray Serve application's URL when the app is a thin client, else None (embedded)."""
-    return os.environ.get(SERVE_ENV) or None
+@functools.cache
+def freeze_startup_objects() -> None:
+    """Once per process: hide the objects alive now (torch, plotly, models...) from the cyclic collector.
+
+    A full collection walks every object; with the app's libraries loaded that is ~0.5 s holding
+    the GIL. Frozen objects are never freed (they live as long as the process anyway).
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def remote_url(model: LoadedModel | None = None) -> str | None:
+    """The Ray Serve application's URL when the app is a thin client, else None (embedded).
+
+    Only zoo models loaded by :func:`core.models.get_model` go remote (the engine loads the same
+    ones); a model built from a user's uploaded weights runs here.
+    """
+    url = os.environ.get(SERVE_ENV) or None
+    if url is None or model is None:
+        return url
+    try:
+        return url if get_model(model.key, pretrained=model.trained, device=model.device) is model else None
+    except ConvLensError:
+        return None
 
 
 def model_id(model: LoadedModel) -> tuple:
@@ -48,7 +73,7 @@ def _top(model: LoadedModel, logits: torch.Tensor, k: int) -> tuple[Prediction, 
     return tuple(Prediction(int(i), model.label(int(i)), float(v)) for v, i in zip(values, indices, strict=True))
 
 
-def _classify_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, int]]) -> list[Classification]:
+def classify_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, int]]) -> list[Classification]:
     model = requests[0][0]
     batch = torch.cat([r[1] for r in requests])
     with model.lock, inference(model.device):
@@ -65,26 +90,33 @@ def _classify_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, int]]) -
     ]
 
 
-_CLASSIFY = MicroBatcher(_classify_batch)
+_CLASSIFY = MicroBatcher(classify_batch)
 
 
 def classify(model: LoadedModel, image: Image.Image, k: int = 5) -> Classification:
     """:func:`core.classify.classify`, shared by all sessions and batched with concurrent requests."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
-    if url := remote_url():
-        from core import serve_client
-
-        return serve_client.classify(url, model, image, k)
+    url = remote_url(model)
 
     def compute() -> Classification:
+        if url:
+            return serve_client.call(url, "classify", {"model": serve_client.ref(model), "image": image, "k": k})
         batch = model.to_input(image)
         return _CLASSIFY.submit((model_id(model), tuple(batch.shape)), (model, batch, k))
 
     return CLASSIFICATIONS.get(("classify", model_id(model), image_digest(image), k), compute)
 
 
-def _explain_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, tuple[int, ...], tuple[str, ...]]]):
+def check_targets(model: LoadedModel, targets: Sequence[int]) -> tuple[int, ...]:
+    """Class indices of ``model``, checked before batching: one bad request must not fail a batch."""
+    checked = tuple(_check_targets(targets))
+    if model.categories and max(checked) >= len(model.categories):
+        raise ValueError(f"target {max(checked)} is out of range: the model has {len(model.categories)} classes.")
+    return checked
+
+
+def explain_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, tuple[int, ...], tuple[str, ...]]]):
     model, layers = requests[0][0], list(requests[0][3])
     rows = torch.cat([r[1].expand(len(r[2]), -1, -1, -1) for r in requests])
     targets = [t for r in requests for t in r[2]]
@@ -97,7 +129,7 @@ def _explain_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, tuple[int
     return results
 
 
-_EXPLAIN = MicroBatcher(_explain_batch)
+_EXPLAIN = MicroBatcher(explain_batch)
 
 
 def explain(
@@ -105,19 +137,48 @@ def explain(
 ) -> GradCam:
     """:func:`core.attribution.explain`, shared by all sessions and batched with concurrent requests."""
     layers = tuple(layers or [layer_choices(model.key).default])
-    targets = tuple(_check_targets(targets))
-    if model.categories and max(targets) >= len(model.categories):  # one bad request must not fail a batch
-        raise ValueError(f"target {max(targets)} is out of range: the model has {len(model.categories)} classes.")
-    if url := remote_url():
-        from core import serve_client
-
-        return serve_client.explain(url, model, image, targets, layers)
+    targets = check_targets(model, targets)
+    url = remote_url(model)
 
     def compute() -> GradCam:
+        if url:
+            request = {"model": serve_client.ref(model), "image": image, "targets": targets, "layers": layers}
+            return serve_client.call(url, "explain", request)
         batch = model.to_input(image)
         return _EXPLAIN.submit((model_id(model), tuple(batch.shape), layers), (model, batch, targets, layers))
 
     return GRADCAMS.get(("grad-cam", model_id(model), image_digest(image), targets, layers), compute)
+
+
+def activations(model: LoadedModel, image: Image.Image, size: int | None = None) -> Activations:
+    """:func:`core.activations.get_activations`, or the engine's capture when the app is a thin client."""
+    url = remote_url(model)
+    if url is None:
+        return get_activations(model, image, size)
+    request = {"model": serve_client.ref(model), "image": image, "size": size}
+    key = ("remote capture", model_id(model), image_digest(image), size)
+    return ACTIVATIONS.get(key, lambda: serve_client.call(url, "capture", request))
+
+
+def attribute(
+    model: LoadedModel, image: Image.Image, method: str, target: int, layer: str, options: Options | None = None
+) -> Attribution:
+    """:func:`core.attribution_methods.attribute` here, or on the engine when the app is a thin client."""
+    options = options or Options()
+    url = remote_url(model)
+    if url is None:
+        return attribution_methods.attribute(model, image, method, target, layer, options)
+    request = {"model": serve_client.ref(model), "image": image, "method": method, "target": target}
+    return serve_client.call(url, "attribute", request | {"layer": layer, "options": options})
+
+
+def detect(model: yolo.YoloModel, images: Sequence[Image.Image]) -> yolo.DetectionBatch:
+    """:func:`core.yolo.detect` here, or on the engine (same model path on its nodes) when configured."""
+    url = remote_url()
+    if url is None:
+        return yolo.detect(model, images)
+    limits.DETECTION_IMAGES.check(len(images))
+    return serve_client.call(url, "detect", {"path": str(model.path), "label": model.label, "images": list(images)})
 
 
 def batch_stats() -> dict[str, dict[str, int]]:

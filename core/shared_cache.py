@@ -6,7 +6,7 @@ for every session, and lets only ONE caller compute a missing key: the others wa
 result instead of running the model again. Entries are bounded by count and by bytes (least
 recently used go first; the newest is always kept). Errors are passed to every waiter and
 never cached. Hits and misses are counted; with ``CONVLENS_STATS_FILE`` set, the counts of
-every cache are written there as JSON once a second (the load test reads them).
+every cache are written there as JSON every two seconds (the load test reads them).
 """
 
 from __future__ import annotations
@@ -133,12 +133,15 @@ def _start_stats_writer() -> None:
         return
 
     def write() -> None:
-        path = Path(target)
+        path, last = Path(target), ""
         while True:
-            partial = path.with_suffix(".partial")
-            partial.write_text(json.dumps(all_stats()))
-            partial.replace(path)
-            time.sleep(1.0)
+            text = json.dumps(all_stats())
+            if text != last:
+                partial = path.with_suffix(".partial")
+                partial.write_text(text)
+                partial.replace(path)
+                last = text
+            time.sleep(2.0)
 
     _writer = threading.Thread(target=write, name="convlens-cache-stats", daemon=True)
     _writer.start()

@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `core` lives beside `dashboard`
 
 import streamlit as st  # noqa: E402
 
+from core import serving  # noqa: E402
 from dashboard import sidebar  # noqa: E402
 
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
@@ -27,3 +28,4 @@ PAGES = [
 page = st.navigation(PAGES)
 sidebar.render(page)
 page.run()
+serving.freeze_startup_objects()  # once per process, after the first page: cheap full collections later
