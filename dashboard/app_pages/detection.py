@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import boxes, det_metrics, det_render, yolo
+from core import boxes, det_metrics, det_render, serving, yolo
 from core.errors import ImageError, WeightsUnavailable
 from core.render import to_png
 from core.settings import get_settings
@@ -101,7 +101,7 @@ def choose_images() -> list[tuple[str, bytes]]:
 @st.cache_data(max_entries=16, show_spinner="Running the detector once on every image...")
 def detect(_model: yolo.YoloModel, model_key: str, images: tuple[bytes, ...]) -> yolo.DetectionBatch:
     """The model's raw boxes (cached: the sliders filter them and never re-run the model)."""
-    return yolo.detect(_model, [ui.decode_image(data) for data in images])
+    return serving.detect(_model, [ui.decode_image(data) for data in images])
 
 
 def _issues(title: str, issues: tuple[boxes.LabelIssue, ...]) -> None:

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core import feature_views as fv
-from core.activations import Activations, conv_kernels, get_activations, input_sizes
+from core import serving
+from core.activations import Activations, conv_kernels, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
 from core.models import LoadedModel
 from core.render import COLORMAPS
@@ -236,7 +237,7 @@ if picked is not None and model is not None:
         help="The image is resized and centre-cropped to this size, as the model's own preprocessing does.",
     )
     with ui.user_errors("Capturing the feature maps"), st.spinner("One forward pass captures every convolution..."):
-        acts = get_activations(model, image, size)
+        acts = serving.activations(model, image, size)  # shared by every session
 if acts is not None:
     st.caption(
         f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "

@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from core import attribution, sanity, serving
-from core.attribution_methods import METHODS, Options, attribute
+from core.attribution_methods import METHODS, Options
 from core.classify import Classification
 from core.models import LoadedModel
 from core.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
@@ -59,7 +59,7 @@ def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
 def _attribute(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str, options):
-    return attribute(_model, image, key, target, layer, options)
+    return serving.attribute(_model, image, key, target, layer, options)
 
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")
