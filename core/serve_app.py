@@ -185,6 +185,17 @@ def build_app(
     return Gateway.options(ray_actor_options={"num_cpus": 0}).bind(classifiers, detectors)
 
 
+def app_builder(args: dict[str, str]):
+    """The application from string options, for ``serve run core.serve_app:app_builder gpus=0.5`` and
+    KubeRay's ``serveConfigV2`` (keys: replicas, autoscale MIN:MAX, cpus, gpus, batch, wait_ms, threads)."""
+    autoscale = tuple(int(n) for n in args["autoscale"].split(":")) if args.get("autoscale") else None
+    return build_app(
+        replicas=int(args.get("replicas", 1)), autoscale=autoscale, cpus=float(args.get("cpus", 1)),
+        gpus=float(args.get("gpus", 0)), batch=int(args.get("batch", limits.BATCH_MAX)),
+        wait_ms=float(args.get("wait_ms", limits.BATCH_WAIT_MS)), threads=int(args.get("threads", 1)),
+    )  # fmt: skip
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve ConvLens inference with Ray Serve.")
     parser.add_argument("--address", default=None, help="a Ray cluster ('auto' on a node of one); default: local")
