@@ -98,7 +98,10 @@ class Student:
 
 
 async def student(url: str, index: int, oracle, outcomes: list[Outcome], until: float, think: tuple[float, float]):
-    """Connect, then cycle through the pages until ``until`` (the interaction under way finishes)."""
+    """Connect, then cycle through the pages until ``until`` (the interaction under way finishes).
+
+    ``until`` <= now: exactly one full cycle (the warm-up).
+    """
     rng = random.Random(index)
     await asyncio.sleep(rng.uniform(0, think[1]))  # students do not all click at the same instant
     start = time.perf_counter()
@@ -111,12 +114,14 @@ async def student(url: str, index: int, oracle, outcomes: list[Outcome], until: 
     me = Student(index, client, oracle, outcomes)
     actions = [me.zoo, me.features, me.gradcam] + ([me.detection] if oracle.detections else [])
     try:
-        while time.perf_counter() < until:
+        once = until <= time.perf_counter()
+        while once or time.perf_counter() < until:
             for action in actions:
                 await action()
                 await asyncio.sleep(rng.uniform(*think))
-                if time.perf_counter() >= until:
+                if not once and time.perf_counter() >= until:
                     break
+            once = False
     except (OSError, ProtocolError, KeyError) as exc:
         outcomes.append(Outcome(index, "protocol", 0.0, False, repr(exc)))
     finally:
@@ -166,7 +171,7 @@ def server(variant: str, home: Path, ref: str) -> Iterator[tuple[str, int, Path]
 async def warm_up(url: str, oracle) -> None:
     """One student's full cycle before timing: models load, the shared caches fill."""
     outcomes: list[Outcome] = []
-    await student(url, 0, oracle, outcomes, time.perf_counter() + 1, (0.0, 0.0))
+    await student(url, 0, oracle, outcomes, time.perf_counter(), (0.0, 0.0))
     if bad := [o for o in outcomes if not o.correct]:
         raise RuntimeError(f"warm-up failed: {bad[0]}")
 

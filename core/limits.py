@@ -77,7 +77,7 @@ DETECTION_IMAGES = Limit(
     32, "{actual} images were given; at most {value:.0f} are detected at once. Choose fewer images."
 )
 MODEL_CACHE_ENTRIES = 4  # models kept in memory at once (least recently used goes first)
-ACTIVATION_CACHE_ENTRIES = 4  # feature-map captures kept (each: every conv map of one model on one image)
+ACTIVATION_CACHE_ENTRIES = 32  # feature-map captures kept (each: every conv map of one model on one image)
 ACTIVATION_CACHE_BYTES = 768 * 2**20  # and at most this much memory of maps (the newest is always kept)
 SHARED_RESULT_BYTES = 256 * 2**20  # classifications and Grad-CAM maps shared by every session (core.serving)
 SHARED_PICTURE_BYTES = 128 * 2**20  # encoded pictures shared by every session (core.shared_render)

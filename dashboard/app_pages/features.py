@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import feature_views as fv
-from core import serving
+from core import serving, shared_render
 from core.activations import Activations, conv_kernels, input_sizes
 from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
 from core.models import LoadedModel
@@ -66,7 +66,9 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
     channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
     st.image(
-        fv.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels),
+        shared_render.encoded(
+            acts, ("grid", name, cmap, norm, order), lambda: fv.feature_grid(layer, cmap, norm == SHARED, channels)
+        ),
         caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
         + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
     )
@@ -74,25 +76,36 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
-        col.image(fv.map_picture(layer, int(channel), cmap, 160), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        picture = shared_render.encoded(
+            acts, ("map", name, int(channel), cmap, 160), lambda c=int(channel): fv.map_picture(layer, c, cmap, 160)
+        )
+        col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
-    seen = fv.channel_on_image(acts, layer, channel, cmap)
+    seen = shared_render.value(
+        acts, ("on image", name, channel, cmap), lambda: fv.channel_on_image(acts, layer, channel, cmap)
+    )
     left, right = st.columns(2)
-    left.image(fv.map_picture(layer, channel, cmap), caption=f"Channel {channel} of {name}, enlarged", width="stretch")
+    enlarged = shared_render.encoded(
+        acts, ("map", name, channel, cmap, 320), lambda: fv.map_picture(layer, channel, cmap)
+    )
+    left.image(enlarged, caption=f"Channel {channel} of {name}, enlarged", width="stretch")
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
-    right.image(seen.picture, caption=f"Over the input: {boxed}", width="stretch")
+    right.image(
+        shared_render.encoded(seen, (), lambda: seen.picture), caption=f"Over the input: {boxed}", width="stretch"
+    )
 
     cols = st.columns(3)
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
     cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
-    st.plotly_chart(fv.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
+    stats = shared_render.value(acts, ("stats", name, channel), lambda: fv.channel_stats_figure(layer, channel))
+    st.plotly_chart(stats, width="stretch", key="fm_stats")
 
 
 def _filters(model: LoadedModel, name: str) -> None:
-    kernels = conv_kernels(model, name)
+    kernels = shared_render.value(model.module, ("kernels", name), lambda: conv_kernels(model, name))
     out_channels, per_group = kernels.weights.shape[:2]
     views = fv.KERNEL_VIEWS if per_group == 3 else fv.KERNEL_VIEWS[1:]
     _keep_valid("fm_kview", views, views[0])
@@ -108,7 +121,9 @@ def _filters(model: LoadedModel, name: str) -> None:
     shown = "filter " + str(chosen) if view == fv.KERNEL_VIEWS[2] else f"{out_channels} filters"
     colours = "grey = 0" if view == fv.KERNEL_VIEWS[0] else "blue < 0 < red"
     left.image(
-        fv.kernel_grid(kernels, view, order, chosen),
+        shared_render.encoded(
+            kernels, ("grid", view, by_norm, chosen), lambda: fv.kernel_grid(kernels, view, order, chosen)
+        ),
         caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
         + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
         width="stretch",
@@ -116,7 +131,8 @@ def _filters(model: LoadedModel, name: str) -> None:
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
-    right.plotly_chart(fv.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
+    heatmap = shared_render.value(kernels, ("heatmap", chosen, plane), lambda: fv.kernel_heatmap(kernel, title))
+    right.plotly_chart(heatmap, width="stretch", key="fm_kernel")
     right.caption(
         f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
         "the input under them (over every input channel), plus a bias."
@@ -151,10 +167,13 @@ def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
 def depth(acts: Activations, cmap: str) -> None:
     """One representative map per resolution, from the stem to the last block."""
     on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
-    panels = fv.depth_strip(acts, cmap, on_image)
+    panels = shared_render.value(acts, ("depth", cmap, on_image), lambda: fv.depth_strip(acts, cmap, on_image))
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
-        col.image(panel.picture, caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}")
+        col.image(
+            shared_render.encoded(panel, (), lambda p=panel: p.picture),
+            caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}",
+        )
     st.caption(
         "Left to right: maps get coarser and more numerous while each unit sees more of the image. "
         "Early units react to edges and colours, later ones to textures, parts and whole objects."

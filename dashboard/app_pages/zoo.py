@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import zoo
+from core import shared_render, zoo
+from core.activations import image_digest
 from core.architecture import layer_table
 from core.charts import topk_figure, zoo_figure
 from core.serving import classify  # shared by every session, batched
@@ -28,19 +29,22 @@ if picked is not None and model is not None:
     image, caption = picked
     ui.untrained_badge(model)
     left, right = st.columns([2, 3])
-    left.image(image, caption=caption, width="stretch")
+    left.image(shared_render.encoded(image_digest(image), ("input",), lambda: image), caption=caption, width="stretch")
     with right, ui.user_errors("Classification"):
         result = classify(model, image, k=5)
         best = result.top[0]
         st.markdown(f"Most likely: **{best.label}** ({best.probability:.1%})")
-        st.plotly_chart(topk_figure(result), width="stretch", key="zoo_topk")
+        st.plotly_chart(
+            shared_render.value(result, ("top-k",), lambda: topk_figure(result)), width="stretch", key="zoo_topk"
+        )
         st.caption(
             f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "
             f"input {'x'.join(map(str, result.input_shape[1:]))}."
         )
 
 st.subheader("Accuracy against cost")
-st.plotly_chart(zoo_figure(zoo.zoo_cards(), highlight=key), width="stretch", key="zoo_chart")
+chart = shared_render.value(key, ("zoo chart",), lambda: zoo_figure(zoo.zoo_cards(), highlight=key))  # same for all
+st.plotly_chart(chart, width="stretch", key="zoo_chart")
 st.caption("Bubble area grows with the number of parameters; the chosen model has a thick outline.")
 
 st.subheader(f"Layers of {card.label}")

@@ -1,0 +1,67 @@
+"""Pictures and figures drawn once for every session that shows the same thing.
+
+A rerun of a page redraws everything on it; when thirty students look at the same layer of
+the same capture, the grid of maps, its PNG encoding and the Plotly figures are the same for
+all of them. :func:`encoded` and :func:`value` keep them in bounded shared caches, keyed by the
+object they are drawn from (a cached capture, classification or detection batch: identity,
+through a token that is never reused) and the settings that change the drawing.
+
+Pages pass the PNG bytes to ``st.image`` (Streamlit then stores them without encoding again)
+and the figure to ``st.plotly_chart``; both treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from core import limits
+from core.render import to_png
+from core.shared_cache import SharedCache
+
+PICTURES = SharedCache("pictures", 8192, limits.SHARED_PICTURE_BYTES)
+OBJECTS = SharedCache("figures and views", 2048, limits.SHARED_PICTURE_BYTES // 2)
+_tokens: dict[int, int] = {}
+_counter = itertools.count()
+_lock = threading.Lock()
+
+
+def token(owner: object) -> Hashable:
+    """A key for ``owner``: itself when it is a plain value, else a number never given to another object.
+
+    The number lives as long as ``owner`` (a shared capture, classification or detection batch).
+    """
+    if isinstance(owner, str | int | float | tuple):
+        return owner
+    with _lock:
+        number = _tokens.get(id(owner))
+        if number is None:
+            number = _tokens[id(owner)] = next(_counter)
+            weakref.finalize(owner, _tokens.pop, id(owner), None)  # runs before the id can be reused
+        return ("object", number)
+
+
+def encoded(owner: object, key: tuple, draw: Callable[[], np.ndarray | Image.Image], fmt: str = "PNG") -> bytes:
+    """``draw()`` encoded as ``fmt`` (PNG or JPEG), once per (``owner``, ``key``) for every session."""
+    return PICTURES.get((fmt, token(owner), *key), lambda: _encode(draw(), fmt))
+
+
+def value(owner: object, key: tuple, draw: Callable[[], Any]) -> Any:
+    """``draw()`` (a Plotly figure, a view), once per (``owner``, ``key``); shared: never modify it."""
+    return OBJECTS.get(("value", token(owner), *key), draw)
+
+
+def _encode(picture: np.ndarray | Image.Image, fmt: str) -> bytes:
+    if fmt == "PNG":
+        return to_png(picture)
+    image = Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format=fmt, quality=90)
+    return buffer.getvalue()
