@@ -3,7 +3,7 @@
 import pytest
 import streamlit as st
 
-from core import attribution
+from core import serving
 from core.assets import sample_images
 from core.classify import classify
 from core.images import load_image
@@ -22,10 +22,16 @@ def top():
 
 @pytest.fixture
 def explain_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The targets of every Grad-CAM computation the page asks core for (the page's caches start empty)."""
+    """The targets of every Grad-CAM pass core runs for the page (the shared caches start empty)."""
     st.cache_data.clear()
-    calls, real = [], attribution.explain
-    monkeypatch.setattr(attribution, "explain", lambda *a, **k: calls.append(tuple(a[2])) or real(*a, **k))
+    serving.GRADCAMS.clear()
+    calls, real = [], serving.layer_cams
+
+    def spy(module, batch, targets, *args, **kwargs):
+        calls.append(tuple(targets))
+        return real(module, batch, targets, *args, **kwargs)
+
+    monkeypatch.setattr(serving, "layer_cams", spy)
     return calls
 
 
