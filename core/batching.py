@@ -5,7 +5,9 @@ model for work at the same moment, :class:`MicroBatcher` lets the first caller w
 milliseconds (:data:`core.limits.BATCH_WAIT_MS`) for others to join, up to
 :data:`core.limits.BATCH_MAX` requests, then runs them all in one call of the batch function
 and hands each caller its own result. There is no extra thread: the first caller of a batch
-is its leader and does the work; an error in the batch reaches every caller in it.
+is its leader and does the work; an error in the batch reaches every caller in it. While one batch of a
+group runs, the next keeps collecting requests until it can run: under load, batches grow
+by themselves.
 Results equal one-at-a-time results (tested): rows of a batch are independent in eval mode.
 """
 
@@ -54,6 +56,7 @@ class MicroBatcher(Generic[Req, Res]):
         self.run = run
         self._open: dict[Hashable, _Batch] = {}
         self._lock = threading.Lock()
+        self._gates: dict[Hashable, threading.Lock] = {}  # one running batch per group
         self.calls = self.requests = 0  # batch calls made, requests served (their ratio is the mean batch size)
 
     def submit(self, group: Hashable, request: Req) -> Res:
@@ -65,6 +68,7 @@ class MicroBatcher(Generic[Req, Res]):
             leader = batch is None
             if leader:
                 batch = self._open[group] = _Batch()
+            gate = self._gates.setdefault(group, threading.Lock())
             batch.requests.append(request)
             batch.futures.append(future)
             if len(batch.requests) >= size:
@@ -73,10 +77,11 @@ class MicroBatcher(Generic[Req, Res]):
         if leader:
             if size > 1:
                 batch.full.wait(wait)
-            with self._lock:
-                if self._open.get(group) is batch:
-                    del self._open[group]
-            self._execute(batch)
+            with gate:  # while the previous batch of this group runs, this one keeps filling
+                with self._lock:
+                    if self._open.get(group) is batch:
+                        del self._open[group]
+                self._execute(batch)
         return future.result()
 
     def _execute(self, batch: _Batch) -> None:

@@ -107,6 +107,26 @@ def test_micro_batcher_runs_concurrent_requests_as_one_call(monkeypatch: pytest.
     assert sum(sizes) == 8 and max(sizes) == 4 and len(sizes) < 8
 
 
+def test_requests_arriving_while_a_batch_runs_form_the_next_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVLENS_BATCH_WAIT_MS", "0")
+    monkeypatch.setenv("CONVLENS_BATCH_MAX", "8")
+    sizes, started = [], threading.Event()
+
+    def run(requests):
+        sizes.append(len(requests))
+        started.set()
+        time.sleep(0.5 if len(sizes) == 1 else 0)
+        return list(requests)
+
+    batcher = MicroBatcher(run)
+    first = threading.Thread(target=batcher.submit, args=("m", 0))
+    first.start()
+    started.wait()
+    assert together(5, lambda i: batcher.submit("m", i + 1)) == [1, 2, 3, 4, 5]
+    first.join()
+    assert sizes == [1, 5]
+
+
 def test_micro_batcher_with_batch_one_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVLENS_BATCH_MAX", "1")
     monkeypatch.setenv("CONVLENS_BATCH_WAIT_MS", "5000")
