@@ -154,18 +154,19 @@ def home_with_yolo(home: Path) -> None:
 
 @contextlib.contextmanager
 def server(variant: str, home: Path, ref: str) -> Iterator[tuple[str, int, Path]]:
-    """The app for ``variant`` on a free loopback port: (url, pid, stats file)."""
+    """The app for ``variant`` on a free loopback port: (url, its pids, stats file); pids include Ray's."""
     env = offline_env(home) | {"CONVLENS_STATS_FILE": str(home / f"stats_{variant}.json")}
     with contextlib.ExitStack() as stack:
-        root = ROOT
+        root, pids = ROOT, []
         if variant == "before":
             root = stack.enter_context(exported(ref))
         elif variant == "ray":
             from bench.hall_ray import ray_backend
 
-            env["CONVLENS_SERVE_URL"] = stack.enter_context(ray_backend(env))
+            env["CONVLENS_SERVE_URL"], engine = stack.enter_context(ray_backend(env))
+            pids.append(engine)
         url, process = stack.enter_context(serve("dashboard/app.py", env, home / f"server_{variant}.log", root))
-        yield url, process.pid, Path(env["CONVLENS_STATS_FILE"])
+        yield url, (process.pid, *pids), Path(env["CONVLENS_STATS_FILE"])
 
 
 async def warm_up(url: str, oracle) -> None:
@@ -176,13 +177,15 @@ async def warm_up(url: str, oracle) -> None:
         raise RuntimeError(f"warm-up failed: {bad[0]}")
 
 
-def measure(variant: str, url: str, pid: int, stats: Path, count: int, oracle, args, prof: bool) -> Step:
-    with monitor(pid) as usage, profile(pid, args.seconds, prof) as where:
+def measure(variant: str, url: str, pids: tuple, stats: Path, count: int, oracle, args, prof: bool) -> Step:
+    with monitor(pids) as usage, monitor((os.getpid(),)) as students, profile(pids[0], args.seconds, prof) as where:
         began = time.perf_counter()
         outcomes = asyncio.run(step(url, count, oracle, args.seconds, (args.think_min, args.think_max)))
         wall = time.perf_counter() - began
     cache = json.loads(stats.read_text()) if stats.exists() else None
-    return Step(variant, count, outcomes, wall, usage.cpu_seconds, usage.peak_bytes, cache, where.summary)
+    done = Step(variant, count, outcomes, wall, usage.cpu_seconds, usage.peak_bytes, cache, where.summary)
+    done.client_cpu_seconds = students.cpu_seconds
+    return done
 
 
 def main() -> None:
@@ -203,10 +206,10 @@ def main() -> None:
         oracle = hall_oracle.expected(YOLO_MODEL if YOLO_MODEL.exists() else None)
         steps: list[Step] = []
         for variant in args.variants.split(","):
-            with server(variant, home, args.ref) as (url, pid, stats):
+            with server(variant, home, args.ref) as (url, pids, stats):
                 asyncio.run(warm_up(url, oracle))
                 for count in ramp:
-                    done = measure(variant, url, pid, stats, count, oracle, args, count == args.profile)
+                    done = measure(variant, url, pids, stats, count, oracle, args, count == args.profile)
                     steps.append(done)
                     print(done.line(P95_LIMIT), flush=True)
                     if not done.held(P95_LIMIT):

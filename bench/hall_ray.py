@@ -16,8 +16,8 @@ READY_S = 300  # Ray and two replicas can take a while to start on a busy 2-core
 
 
 @contextlib.contextmanager
-def ray_backend(env: dict[str, str], *extra: str) -> Iterator[str]:
-    """Run the engine with ``env`` (same weights as the app); yield its CONVLENS_SERVE_URL; stop it after."""
+def ray_backend(env: dict[str, str], *extra: str) -> Iterator[tuple[str, int]]:
+    """Run the engine with ``env`` (same weights as the app); yield its URL and pid; stop it after."""
     port = free_port()
     log = open(os.path.join(env["CONVLENS_HOME"], "ray_serve.log"), "w")  # noqa: SIM115 (closed below)
     command = [sys.executable, "-m", "core.serve_app", "--port", str(port), "--num-cpus", str(os.cpu_count()), *extra]
@@ -29,7 +29,7 @@ def ray_backend(env: dict[str, str], *extra: str) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Ray Serve did not start (see {log.name})")
             time.sleep(1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:

@@ -61,6 +61,7 @@ class Step:
     peak_bytes: int
     cache: dict | None
     profile: str = ""
+    client_cpu_seconds: float = 0.0  # the simulated students themselves (they share the machine)
 
     def timed(self) -> dict[str, list[Outcome]]:
         groups: dict[str, list[Outcome]] = {}
@@ -84,7 +85,9 @@ class Step:
         return (
             f"{self.variant}: {self.students} students, {done} interactions in {self.wall:.0f} s "
             f"({done / self.wall:.1f}/s), worst p95 {self.worst_p95():.2f} s, {len(self.wrong())} wrong, "
-            f"server CPU {self.cpu_seconds / self.wall:.2f} cores, peak {self.peak_bytes / 2**30:.2f} GiB: {verdict}"
+            f"server CPU {self.cpu_seconds / self.wall:.2f} cores "
+            f"(students {self.client_cpu_seconds / self.wall:.2f}), "
+            f"peak {self.peak_bytes / 2**30:.2f} GiB: {verdict}"
         )
 
 
@@ -94,23 +97,31 @@ class Usage:
     peak_bytes: int = 0
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+def _tree(pids: tuple[int, ...]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            found += [root, *root.children(recursive=True)]
+    return found
 
 
 @contextlib.contextmanager
-def monitor(pid: int) -> Iterator[Usage]:
-    """CPU seconds used and peak RSS of process ``pid`` and its children while the block runs."""
+def monitor(pids: tuple[int, ...]) -> Iterator[Usage]:
+    """CPU seconds used and peak RSS of processes ``pids`` and their children while the block runs."""
     usage, stop = Usage(), threading.Event()
 
     def cpu() -> float:
-        return sum(sum(p.cpu_times()[:2]) for p in _tree(pid))
+        total = 0.0
+        for p in _tree(pids):
+            with contextlib.suppress(psutil.Error):
+                total += sum(p.cpu_times()[:2])
+        return total
 
     def watch() -> None:
         while not stop.is_set():
             with contextlib.suppress(psutil.Error):
-                usage.peak_bytes = max(usage.peak_bytes, sum(p.memory_info().rss for p in _tree(pid)))
+                usage.peak_bytes = max(usage.peak_bytes, sum(p.memory_info().rss for p in _tree(pids)))
             stop.wait(0.2)
 
     start = cpu()
@@ -193,6 +204,20 @@ def summarise(lines: list[str], top: int = 12) -> str:
     return f"{total} samples; time by first matching frame from the leaf:\n" + "\n".join(rows)
 
 
+def cache_line(stats: dict[str, dict[str, int]]) -> str:
+    """Shared caches: answers served without computing (hits, and waits on a computation under way)."""
+    parts = []
+    for name, v in stats.items():
+        if "calls" in v:
+            mean = v["requests"] / v["calls"] if v["calls"] else 0
+            parts.append(f"{name}: {v['requests']} requests in {v['calls']} passes ({mean:.2f} per pass)")
+        else:
+            parts.append(
+                f"{name}: {v['hits'] + v['waits']} shared / {v['misses']} computed, {v['bytes'] / 2**20:.0f} MiB"
+            )
+    return "shared caches (counts since the server started): " + "; ".join(parts)
+
+
 def report(steps: list[Step], limit: float, args) -> str:
     lines = [
         f"Machine: {machine()}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
@@ -221,10 +246,7 @@ def report(steps: list[Step], limit: float, args) -> str:
                 f"{percentile(secs, 0.99):.2f} | {sum(o.correct for o in group)}/{len(group)} |"
             )
         if s.cache:
-            lines.append(
-                "shared caches (hits/misses/bytes): "
-                + ", ".join(f"{k} {v['hits']}/{v['misses']}/{v['bytes'] / 2**20:.0f} MiB" for k, v in s.cache.items())
-            )
+            lines.append(cache_line(s.cache))
         lines += [f"  WRONG: {o}" for o in s.wrong()[:5]]
         if s.profile:
             lines += ["", f"Profile of the server ({s.variant}, {s.students} students):", s.profile]

@@ -28,7 +28,7 @@ from core.classify import Classification, Prediction
 from core.device import inference, synchronize
 from core.errors import ConvLensError
 from core.models import LoadedModel, get_model
-from core.shared_cache import SharedCache
+from core.shared_cache import SharedCache, register_stats
 
 SERVE_ENV = "CONVLENS_SERVE_URL"
 CLASSIFICATIONS = SharedCache("classifications", 4096, limits.SHARED_RESULT_BYTES // 8)
@@ -181,8 +181,5 @@ def detect(model: yolo.YoloModel, images: Sequence[Image.Image]) -> yolo.Detecti
     return serve_client.call(url, "detect", {"path": str(model.path), "label": model.label, "images": list(images)})
 
 
-def batch_stats() -> dict[str, dict[str, int]]:
-    """Batched calls made and requests served, per kind (their ratio is the mean batch size)."""
-    return {
-        name: {"calls": b.calls, "requests": b.requests} for name, b in (("classify", _CLASSIFY), ("explain", _EXPLAIN))
-    }
+for _name, _batcher in (("classify batches", _CLASSIFY), ("Grad-CAM batches", _EXPLAIN)):
+    register_stats(_name, lambda b=_batcher: {"calls": b.calls, "requests": b.requests})

@@ -121,9 +121,18 @@ _REGISTRY: dict[str, SharedCache] = {}
 _writer: threading.Thread | None = None
 
 
+_PROVIDERS: dict[str, Callable[[], dict[str, int]]] = {}
+
+
+def register_stats(name: str, provider: Callable[[], dict[str, int]]) -> None:
+    """Add ``provider()``'s counts (e.g. a micro-batcher's) to :func:`all_stats` under ``name``."""
+    _PROVIDERS[name] = provider
+
+
 def all_stats() -> dict[str, dict[str, int]]:
-    """Counts of every shared cache made so far, by name."""
-    return {name: cache.stats() for name, cache in list(_REGISTRY.items())}
+    """Counts of every shared cache made so far, and of the registered providers, by name."""
+    stats = {name: cache.stats() for name, cache in list(_REGISTRY.items())}
+    return stats | {name: provider() for name, provider in list(_PROVIDERS.items())}
 
 
 def _start_stats_writer() -> None:
