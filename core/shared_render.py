@@ -12,6 +12,7 @@ and the figure to ``st.plotly_chart``; both treat them as read-only.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import threading
@@ -46,6 +47,17 @@ def token(owner: object) -> Hashable:
             number = _tokens[id(owner)] = next(_counter)
             weakref.finalize(owner, _tokens.pop, id(owner), None)  # runs before the id can be reused
         return ("object", number)
+
+
+def digest(picture: np.ndarray | Image.Image) -> str:
+    """A content hash of an array or image (shape, type and values): a key for what is drawn from it."""
+    if isinstance(picture, Image.Image):
+        head, data = f"{picture.mode}{picture.size}", picture.tobytes()
+    else:
+        head, data = f"{picture.dtype}{picture.shape}", np.ascontiguousarray(picture).tobytes()
+    hasher = hashlib.blake2b(head.encode(), digest_size=16)
+    hasher.update(data)
+    return hasher.hexdigest()
 
 
 def encoded(owner: object, key: tuple, draw: Callable[[], np.ndarray | Image.Image], fmt: str = "PNG") -> bytes:

@@ -7,11 +7,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import attribution, sanity, serving
+from core import attribution, sanity, serving, shared_render
 from core.attribution_methods import METHODS, Options
 from core.classify import Classification
 from core.models import LoadedModel
-from core.render import COLORMAPS, apply_colormap, overlay, to_png, upscale_nearest
+from core.render import COLORMAPS, apply_colormap, overlay, upscale_nearest
 from dashboard import ui
 
 VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}
@@ -79,16 +79,18 @@ def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3
     alpha = left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha")
     cmap = right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap")
     single, width = len(panels) == 1, min(columns, len(panels))
+    seen = shared_render.digest(picture)
     for i, panel in enumerate(panels):
         if i % width == 0:  # a new row; one map: the overlay on the left, its raw map on the right
             cells = st.columns(2 if single else width)
         cell = cells[i % width]
-        blended = overlay(picture, panel.heat, alpha, cmap)
+        key = ("overlay", seen, shared_render.digest(panel.heat), alpha, cmap)  # drawn once for every session
+        blended = shared_render.encoded(key, (), lambda p=panel: overlay(picture, p.heat, alpha, cmap))
         cell.image(blended, caption=panel.title, width="stretch")
         if downloads:
             cell.download_button(
                 "Overlay (PNG)",
-                to_png(blended),
+                blended,
                 file_name=f"{stem}.png" if single else f"{stem}_{i + 1}.png",
                 mime="image/png",
                 key=f"gc_png_{i}",
@@ -96,8 +98,9 @@ def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3
                 on_click="ignore",
             )
         if panel.raw is not None:
+            raw = ("raw", shared_render.digest(panel.raw), cmap, picture.width)
             (cells[1] if single else cell).image(
-                _raw_picture(panel.raw, cmap, picture.width),
+                shared_render.encoded(raw, (), lambda p=panel: _raw_picture(p.raw, cmap, picture.width)),
                 caption=f"raw map, {panel.raw.shape[0]}x{panel.raw.shape[1]}",
                 width="stretch",
             )
