@@ -35,12 +35,19 @@ _lock = threading.Lock()
 
 
 def token(owner: object) -> Hashable:
-    """A key for ``owner``: itself when it is a plain value, else a number never given to another object.
+    """A key for ``owner``: itself when it is a hashable value, else a number never given to another object.
 
     The number lives as long as ``owner`` (a shared capture, classification or detection batch).
     """
     if isinstance(owner, str | int | float | tuple):
         return owner
+    params = getattr(owner, "__dataclass_params__", None)
+    if params is not None and params.frozen and params.eq:  # a value: equal values share their drawings
+        try:
+            hash(owner)
+            return ("value", owner)
+        except TypeError:  # it holds arrays or images: fall back to its identity
+            pass
     with _lock:
         number = _tokens.get(id(owner))
         if number is None:

@@ -196,7 +196,8 @@ def _arithmetic() -> None:
     padding = cols[4].number_input("Padding P", 0, 5, 1, key="fm_ca_padding")
     filters = cols[5].number_input("Filters C_out", 1, 512, 2, key="fm_ca_filters")
     pool = cols[6].selectbox("Pooling 2x2, stride 2", [NO_POOL, *POOLS], key="fm_ca_pool")
-    result = solve(ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool))
+    settings = ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool)
+    result = shared_render.value(settings, ("solve",), lambda: solve(settings))  # the same for every session
     st.latex(result.output_latex)
     st.latex(result.params_latex)
     for problem in result.problems:
@@ -212,7 +213,9 @@ def _arithmetic() -> None:
     if result.output is None:
         return
     small = min(size, max(8, kernel - 2 * padding))
-    example = worked_example(small, kernel, stride, padding)
+    example = shared_render.value(
+        (small, kernel, stride, padding), ("worked",), lambda: worked_example(small, kernel, stride, padding)
+    )
     rows, cols = example.output.shape
     _keep_valid("fm_ca_pos", range(rows * cols), 0)
     if rows * cols > 1:
@@ -220,7 +223,8 @@ def _arithmetic() -> None:
             "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
         )
     row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    st.plotly_chart(fv.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
+    figure = shared_render.value(example, ("figure", row, col), lambda: fv.worked_example_figure(example, row, col))
+    st.plotly_chart(figure, width="stretch", key="fm_ca_fig")
     grid = f"on a {small}x{small} grid " if small < size else ""
     st.caption(
         f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "
