@@ -67,8 +67,12 @@ def digest(picture: np.ndarray | Image.Image) -> str:
     return hasher.hexdigest()
 
 
-def encoded(owner: object, key: tuple, draw: Callable[[], np.ndarray | Image.Image], fmt: str = "PNG") -> bytes:
-    """``draw()`` encoded as ``fmt`` (PNG or JPEG), once per (``owner``, ``key``) for every session."""
+def encoded(owner: object, key: tuple, draw: Callable[[], np.ndarray | Image.Image], fmt: str = "auto") -> bytes:
+    """``draw()`` encoded once per (``owner``, ``key``) for every session.
+
+    ``fmt="auto"`` is what ``st.image`` would choose (JPEG at quality 90 without transparency,
+    else PNG), so Streamlit stores the bytes as they are instead of decoding and encoding again.
+    """
     return PICTURES.get((fmt, token(owner), *key), lambda: _encode(draw(), fmt))
 
 
@@ -78,9 +82,11 @@ def value(owner: object, key: tuple, draw: Callable[[], Any]) -> Any:
 
 
 def _encode(picture: np.ndarray | Image.Image, fmt: str) -> bytes:
-    if fmt == "PNG":
-        return to_png(picture)
     image = Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
+    if fmt == "auto":
+        fmt = "PNG" if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info else "JPEG"
+    if fmt == "PNG":
+        return to_png(image)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format=fmt, quality=90)
     return buffer.getvalue()

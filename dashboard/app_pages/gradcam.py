@@ -85,8 +85,8 @@ def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3
             cells = st.columns(2 if single else width)
         cell = cells[i % width]
         key = ("overlay", seen, shared_render.digest(panel.heat), alpha, cmap)  # drawn once for every session
-        blended = shared_render.encoded(key, (), lambda p=panel: overlay(picture, p.heat, alpha, cmap))
-        cell.image(blended, caption=panel.title, width="stretch")
+        blended = shared_render.encoded(key, (), lambda p=panel: overlay(picture, p.heat, alpha, cmap), fmt="PNG")
+        cell.image(blended, caption=panel.title, width="stretch", output_format="PNG")  # as downloaded
         if downloads:
             cell.download_button(
                 "Overlay (PNG)",
