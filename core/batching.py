@@ -38,6 +38,11 @@ def batch_wait_s() -> float:
     return max(0.0, float(os.environ.get("CONVLENS_BATCH_WAIT_MS") or limits.BATCH_WAIT_MS)) / 1000
 
 
+# One batch computes at a time in this process, with every core (configure_threads): two batches at
+# once would each start a pool of that many threads and oversubscribe the cores.
+COMPUTE = threading.Lock()
+
+
 @dataclass
 class _Batch:
     requests: list[Any] = field(default_factory=list)
@@ -88,7 +93,8 @@ class MicroBatcher(Generic[Req, Res]):
         self.calls += 1
         self.requests += len(batch.requests)
         try:
-            results = self.run(batch.requests)
+            with COMPUTE:
+                results = self.run(batch.requests)
             if len(results) != len(batch.requests):
                 raise RuntimeError(f"batch function returned {len(results)} results for {len(batch.requests)}")
         except BaseException as exc:
