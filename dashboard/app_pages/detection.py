@@ -1,14 +1,14 @@
 """YOLO detection: which objects, where and how sure; judged against the truth with every IoU drawn."""
 
-import functools
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import boxes, det_metrics, det_render, serving, yolo
+from core import boxes, det_metrics, det_render, serving, shared_render, yolo
 from core.errors import ImageError, WeightsUnavailable
 from core.render import to_png
 from core.settings import get_settings
@@ -161,7 +161,7 @@ def ground_truth(images: list[tuple[str, Image.Image]], names: dict[int, str]) -
     return truths
 
 
-def metrics_panel(report: det_metrics.DetectionReport) -> None:
+def metrics_panel(report: det_metrics.DetectionReport, shared: tuple) -> None:
     """Precision, recall, F1, AP per class, the PR curve and the confusion matrix."""
     st.subheader("How good are the boxes?")
     if not report.judged:
@@ -194,13 +194,15 @@ def metrics_panel(report: det_metrics.DetectionReport) -> None:
     )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(det_render.pr_figure(report.curves, report.iou), width="stretch", key="det_pr")
+        pr = shared_render.value(shared, ("pr",), lambda: det_render.pr_figure(report.curves, report.iou))
+        st.plotly_chart(pr, width="stretch", key="det_pr")
         st.caption(
             "Precision against recall as the confidence threshold goes down; the dot is the current threshold. "
             "The area under each curve is that class's AP."
         )
     with right:
-        st.plotly_chart(det_render.confusion_figure(report.confusion), width="stretch", key="det_confusion")
+        confusion = shared_render.value(shared, ("confusion",), lambda: det_render.confusion_figure(report.confusion))
+        st.plotly_chart(confusion, width="stretch", key="det_confusion")
         st.caption(
             "Each true box against what it was detected as. The background row holds false positives; "
             "the background column holds missed objects."
@@ -249,15 +251,24 @@ def _results(
     chosen = st.multiselect(
         "Classes", present, format_func=lambda c: names.get(c, str(c)), key="det_classes", placeholder="All classes"
     )
-    kept = [boxes.filter_detections(d, iou=nms) for d in batch.detections]
-    report = det_metrics.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None)
+    # Everything below depends only on these: judged and drawn once for every session that asks the same.
+    shared = (_fingerprint(batch, truths), nms, conf, iou, tuple(chosen))
+    kept = shared_render.value(shared[:2], (), lambda: [boxes.filter_detections(d, iou=nms) for d in batch.detections])
+    report = shared_render.value(
+        shared,
+        ("report",),
+        lambda: det_metrics.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None),
+    )
 
     index = 0
     if len(images) > 1:
         index = st.selectbox("Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image")
     name, image = images[index]
     result = report.images[index]
-    picture = det_render.draw_detections(image, result, names)
+    judged = ("judged", shared_render.digest(image))
+    picture = shared_render.encoded(
+        shared, judged, lambda: det_render.draw_detections(image, result, names), fmt="JPEG"
+    )
     left, right = st.columns([3, 2])
     with left:
         st.image(picture, width="stretch", output_format="JPEG")
@@ -285,14 +296,22 @@ def _results(
         st.caption("IoU: with the matched true box for a TP; for an FP, its best overlap with a box of its class.")
         st.download_button(
             "Download the picture (PNG)",
-            functools.partial(to_png, picture),
+            lambda: to_png(det_render.draw_detections(image, result, names)),  # drawn when clicked
             file_name=f"{Path(name).stem}_judged.png",
             mime="image/png",
             on_click="ignore",
             icon=":material/download:",
             key="det_png",
         )
-    metrics_panel(report)
+    metrics_panel(report, shared)
+
+
+def _fingerprint(batch: yolo.DetectionBatch, truths: list[boxes.GroundTruth | None]) -> str:
+    """A content hash of the raw detections and the ground truth: what the judged results depend on."""
+    parts = [a for d in batch.detections for a in (d.boxes, d.scores, d.classes)]
+    parts += [a for t in truths if t is not None for a in (t.boxes, t.classes)]
+    marks = [str(sorted(batch.names.items())), str([t is None for t in truths])]
+    return "|".join(marks + [shared_render.digest(np.asarray(a)) for a in parts])
 
 
 def _box_sliders(label: str, default: tuple[int, int, int, int], key: str) -> tuple[float, float, float, float]:
