@@ -56,4 +56,6 @@ def test_shared_pictures_are_keyed_by_an_object_that_is_alive() -> None:
     del first
     second = Owner()  # may reuse the id of the first: it must not get its token
     assert shared_render.token(second) != key
-    assert a.startswith(b"\x89PNG")
+    assert a.startswith(b"\xff\xd8")  # RGB: JPEG, as st.image would encode it (so it never re-encodes)
+    rgba = shared_render.encoded(second, ("y",), lambda: __import__("numpy").zeros((4, 4, 4), "uint8"))
+    assert rgba.startswith(b"\x89PNG")
