@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from bench.serve import offline_env, serve
@@ -51,11 +52,11 @@ def test_shared_pictures_are_keyed_by_an_object_that_is_alive() -> None:
         pass
 
     first = Owner()
-    a = shared_render.encoded(first, ("x",), lambda: __import__("numpy").zeros((4, 4, 3), "uint8"))
+    a = shared_render.encoded(first, ("x",), lambda: np.zeros((4, 4, 3), "uint8"))
     key = shared_render.token(first)
     del first
     second = Owner()  # may reuse the id of the first: it must not get its token
     assert shared_render.token(second) != key
     assert a.startswith(b"\xff\xd8")  # RGB: JPEG, as st.image would encode it (so it never re-encodes)
-    rgba = shared_render.encoded(second, ("y",), lambda: __import__("numpy").zeros((4, 4, 4), "uint8"))
+    rgba = shared_render.encoded(second, ("y",), lambda: np.zeros((4, 4, 4), "uint8"))
     assert rgba.startswith(b"\x89PNG")
