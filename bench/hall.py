@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=6.0)
     parser.add_argument("--variants", default="before,after", help="before, after, ray (comma separated)")
     parser.add_argument("--ref", default="main", help="the git ref measured as 'before'")
-    parser.add_argument("--profile", type=int, default=0, help="py-spy the server in the step with this many students")
+    parser.add_argument("--profile", default="", help="py-spy the server in the steps with these many students (8,64)")
     args = parser.parse_args()
     ramp = [min(int(n), MAX_STUDENTS) for n in args.ramp.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +209,7 @@ def main() -> None:
             with server(variant, home, args.ref) as (url, pids, stats):
                 asyncio.run(warm_up(url, oracle))
                 for count in ramp:
-                    done = measure(variant, url, pids, stats, count, oracle, args, count == args.profile)
+                    done = measure(variant, url, pids, stats, count, oracle, args, str(count) in args.profile.split(","))
                     steps.append(done)
                     print(done.line(P95_LIMIT), flush=True)
                     if not done.held(P95_LIMIT):
