@@ -208,8 +208,9 @@ def main() -> None:
         for variant in args.variants.split(","):
             with server(variant, home, args.ref) as (url, pids, stats):
                 asyncio.run(warm_up(url, oracle))
+                profiled = {int(n) for n in args.profile.split(",") if n}
                 for count in ramp:
-                    done = measure(variant, url, pids, stats, count, oracle, args, str(count) in args.profile.split(","))
+                    done = measure(variant, url, pids, stats, count, oracle, args, count in profiled)
                     steps.append(done)
                     print(done.line(P95_LIMIT), flush=True)
                     if not done.held(P95_LIMIT):
