@@ -5,11 +5,13 @@ on the loopback interface, sends ``BackMsg.rerun_script`` with the page and the 
 (the way the frontend does when a widget changes), and reads the ``ForwardMsg`` stream until
 the run ends, keeping the elements it drew. Like the browser, it keeps the messages the server
 marks cacheable and tells the server which ones it has, so that unchanged elements come back
-as references. Widgets are found by their user key (the last part of Streamlit's widget id).
+as references, and it downloads each new picture URL once (the browser's image cache).
+Widgets are found by their user key (the last part of Streamlit's widget id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -106,8 +108,9 @@ def widget_state(drawn: Drawn, value) -> WidgetState:
 class StreamlitClient:
     """One simulated browser tab on a Streamlit server (use :meth:`connect`)."""
 
-    def __init__(self, ws, timeout: float) -> None:
-        self.ws, self.timeout = ws, timeout
+    def __init__(self, ws, timeout: float, host: str, port: int) -> None:
+        self.ws, self.timeout, self.host, self.port = ws, timeout, host, port
+        self.media: set[str] = set()  # picture URLs already loaded (the browser's cache)
         self.pages: dict[str, str] = {}  # page title -> page_script_hash
         self.page = ""
         self.states: dict[str, WidgetState] = {}  # every widget value this tab has set, by id
@@ -122,7 +125,7 @@ class StreamlitClient:
         ws = await websockets.connect(
             f"ws://{parsed.netloc}/_stcore/stream", subprotocols=["streamlit"], max_size=None, open_timeout=timeout
         )
-        client = cls(ws, timeout)
+        client = cls(ws, timeout, parsed.hostname, parsed.port or 80)
         await client.rerun()
         return client
 
@@ -152,12 +155,25 @@ class StreamlitClient:
         start = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         run = await self._read_run()
+        await self._fetch_media(run)
         run.seconds = time.perf_counter() - start
         return run
 
-    async def _read_run(self) -> Run:
-        import asyncio
+    async def _fetch_media(self, run: Run) -> None:
+        """GET every picture URL this tab has not loaded yet, as the browser does before it shows them."""
+        for image in (img for imgs in run.of("imgs") for img in imgs.imgs):
+            if not image.url.startswith("/media/") or image.url in self.media:
+                continue
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            writer.write(f"GET {image.url} HTTP/1.1\r\nHost: {self.host}\r\nConnection: close\r\n\r\n".encode())
+            await writer.drain()
+            response = await asyncio.wait_for(reader.read(), self.timeout)
+            writer.close()
+            if not response.startswith(b"HTTP/1.1 200"):
+                raise ProtocolError(f"{image.url}: {response[:60]!r}")
+            self.media.add(image.url)
 
+    async def _read_run(self) -> Run:
         run = Run()
         while True:
             try:

@@ -32,6 +32,7 @@ def test_a_student_changes_the_sample_and_sees_the_answer_core_gives(isolated_ho
             moved = await client.set(layer, layer.proto.options[1])  # a fragment rerun
             with pytest.raises(ProtocolError, match="no widget"):
                 moved.widget("sb_sample")  # the fragment redraws only itself
+            assert client.media and all(url.startswith("/media/") for url in client.media)  # pictures loaded
             return changed.markdown(), moved.captions(), changed.seconds
         finally:
             await client.close()
