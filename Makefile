@@ -1,5 +1,6 @@
 # ConvLens: `make run` serves the app, `make test` runs the test suite.
-# Both create .venv when it is missing and reinstall only when the requirements change.
+# Both create .venv when it is missing and reinstall only when the requirements change;
+# the repository itself is installed editable (core and dashboard import from anywhere).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,8 +13,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
@@ -30,6 +32,7 @@ browser: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Ray Serve (requirements-serve.txt) is not in the default install, nor in `make test`: the Ray
@@ -39,11 +42,11 @@ $(VENV)/.installed-serve: requirements-serve.txt $(VENV)/.installed
 	touch $@
 
 test-serve: $(VENV)/.installed-dev $(VENV)/.installed-serve
-	$(BIN)/python -m pytest tests/test_serve_ray.py tests/test_serve_codec.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/serving/test_serve_ray.py tests/serving/test_serve_codec.py $(PYTEST_ARGS)
 
 # The inference engine on Ray Serve (local Ray); then run the app with the printed CONVLENS_SERVE_URL.
 serve: $(VENV)/.installed-serve
-	YOLO_OFFLINE=1 $(BIN)/python -m core.serve_app $(SERVE_ARGS)
+	YOLO_OFFLINE=1 $(BIN)/python -m core.serving.app $(SERVE_ARGS)
 
 # Students held at p95 <= 2 s, before (main) and after, in one run (see bench/hall.py).
 hall: $(VENV)/.installed-dev

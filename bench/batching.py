@@ -17,10 +17,10 @@ import time
 import torch
 
 from bench.common import Row, table
-from core import serving
-from core.attribution import layer_choices
-from core.batching import MicroBatcher
+from core.explain.gradcam import layer_choices
 from core.models import get_model
+from core.serving import inference as serving
+from core.util.batching import MicroBatcher
 
 REQUESTS = 32
 BATCHES = (1, 8, 32)

@@ -5,7 +5,10 @@ Run: ``.venv/bin/python -m bench.detection``. The model is YOLOv8n from the weig
 INT8) on ``bus.jpg``. "Page work" is what moving a slider costs: NMS on the cached raw boxes,
 COCO matching and metrics, and drawing the judged picture (target: <= 10% of one prediction).
 Two more rows for the record: building the two Plotly figures, and our COCO AP against
-pycocotools' COCOeval on the same detections and labels.
+pycocotools' COCOeval on the same detections and labels. The "Under the hood" rows: one move of
+the NMS step slider (target <= 10% of one prediction), one move of its thresholds (NMS step by
+step, the grids and the candidate pictures), the one extra pass that keeps all 8,400 candidates,
+and a LayerCAM for one box of the ``.pt`` ball detector against that model's own prediction.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import os
 from pathlib import Path
 
 from bench.common import Row, median_seconds, table
-from core import yolo
-from core.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
-from core.det_metrics import evaluate
-from core.det_render import confusion_figure, draw_detections, pr_figure
-from core.images import load_image
+from core.detection import box_cams, candidates, inside_pictures, yolo
+from core.detection.boxes import filter_detections, parse_yolo_labels, xyxy_to_xywh
+from core.detection.metrics import evaluate
+from core.detection.pictures import confusion_figure, draw_detections, pr_figure
+from core.io.images import load_image
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 
@@ -89,6 +92,7 @@ def rows(repeat: int = 15) -> list[Row]:
     ours_ap = median_seconds(lambda: evaluate(both, truths, names, conf=0.25, iou=0.5), repeat) * 1000
     peer_ap = median_seconds(lambda: _pycocotools_ap(both, truths), repeat) * 1000
     peer_name = f"{model.label} predict ({model.format}, bus.jpg)"
+    hood = hood_rows(model, image, inference, peer_name, repeat)
     return [
         Row(
             "YOLO page work per slider move: NMS + matching + metrics + drawing", work, peer_name, inference, "<= 0.10x"
@@ -101,7 +105,55 @@ def rows(repeat: int = 15) -> list[Row]:
             peer_ap,
             "-",
         ),
+        *hood,
+        *cam_rows(repeat),
     ]
+
+
+def hood_rows(model: yolo.YoloModel, image, inference: float, peer_name: str, repeat: int) -> list[Row]:
+    """The "Under the hood" section's work per move, against the model's predict in the same run."""
+    raw = candidates.raw_output(model, image)
+    run = candidates.run_nms(raw, 0.25, 0.7)
+    step = median_seconds(lambda: inside_pictures.nms_picture(raw, run, 2, model.names), repeat) * 1000
+    heat = candidates.level_heatmaps(raw)
+
+    def once() -> list:
+        inside_pictures.candidates_picture(raw, range(len(raw.boxes)))
+        return [inside_pictures.grid_base(raw, number, heat[number]) for number in range(len(raw.levels))]
+
+    bases = once()
+    first = median_seconds(once, repeat) * 1000
+
+    def thresholds() -> None:
+        moved = candidates.run_nms(raw, 0.25, 0.7)
+        candidates.step_rows(raw, moved, model.names)
+        for number, base in enumerate(bases):  # the tinted grids are drawn once per image
+            inside_pictures.grid_picture(raw, number, base, moved.kept)
+        inside_pictures.candidates_picture(raw, moved.above)
+        inside_pictures.nms_picture(raw, moved, 1, model.names)
+
+    moved = median_seconds(thresholds, repeat) * 1000
+    extra = median_seconds(lambda: candidates.raw_output(model, image), repeat) * 1000
+    return [
+        Row("Under the hood: NMS step-slider move (one step's picture)", step, peer_name, inference, "<= 0.10x"),
+        Row("Under the hood: threshold move (NMS steps, grids, candidates)", moved, peer_name, inference, "-"),
+        Row("Under the hood: one pass keeping all 8,400 candidates", extra, peer_name, inference, "-"),
+        Row("Under the hood: once per image (tinted grids, all candidates)", first, peer_name, inference, "-"),
+    ]
+
+
+def cam_rows(repeat: int) -> list[Row]:
+    """LayerCAM for one box of the ball detector (.pt) against its own predict, if the file is there."""
+    path = Path(os.environ["CONVLENS_WEIGHTS_DIR"]) / "ball_yolov9t.pt"
+    if not path.is_file():
+        return []
+    model = yolo.load_model(path)
+    image = load_image(SHARED_WEIGHTS.parent / "images" / "astronaut.png")  # it finds a "ball" there (0.81)
+    raw = candidates.raw_output(model, image)
+    best = int(candidates.run_nms(raw, 0.25, 0.7).kept[0])
+    cam = median_seconds(lambda: box_cams.box_cam(model, raw, best, 0, "LayerCAM"), repeat) * 1000
+    predict = median_seconds(lambda: yolo.detect(model, [image]), repeat) * 1000
+    return [Row("Under the hood: LayerCAM for one box (forward + backward)", cam, f"{path.name} predict", predict, "-")]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ one thread, which time taken by other processes does not inflate.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -19,15 +20,20 @@ import torch
 from plotly.subplots import make_subplots
 
 from bench.common import Row, median_seconds, table
-from core import feature_views as fv
-from core.activations import ACTIVATIONS, capture, conv_kernels
-from core.assets import sample_images
-from core.device import inference
-from core.images import load_image
-from core.models import get_model
+from core.config.device import inference
+from core.features import live_pictures as lv
+from core.features import pictures as fv
+from core.features.capture import ACTIVATIONS, capture, conv_kernels
+from core.features.live_cell import explain_cell, sweep
+from core.features.live_conv import trace
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.loading import get_model
+from core.models.registry import model_card
+from core.models.weights import locate
 from tests.apptest import open_page
 
-CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121")
+CAPTURE_MODELS = ("resnet18", "resnet50", "densenet121", "efficientnet_lite0")
 ROUNDS = 9
 CPU = torch.device("cpu")
 
@@ -64,12 +70,15 @@ def _cpu_rounds(runs: dict[str, Callable[[], object]], rounds: int = ROUNDS) -> 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def capture_rows() -> list[Row]:
-    """One capture of every conv map against the same model's plain forward (preprocessing in both)."""
+def capture_rows(keys: tuple[str, ...] = CAPTURE_MODELS) -> list[Row]:
+    """One capture of every conv map against the same model's plain forward (preprocessing in both).
+
+    Pretrained weights where they are on this machine (EfficientNet-Lite0's always are).
+    """
     image = load_image(sample_images()["cat"])
     rows = []
-    for key in CAPTURE_MODELS:
-        model = get_model(key, pretrained=False, device=CPU)
+    for key in keys:
+        model = get_model(key, pretrained=locate(model_card(key)).available, device=CPU)
 
         def plain(model=model) -> None:
             with inference(model.device):
@@ -149,10 +158,44 @@ def tile_rows() -> list[Row]:
     return [Row("512-channel layer (7x7 maps) as one picture", ms["ours"], "512 Plotly subplots", ms["peer"], "-")]
 
 
+def live_cell_move(layer_trace, acts, layer, moves) -> None:
+    """What the live-convolution tab computes when the unit moves: the numbers, every figure, the pictures."""
+    channel, row, col = next(moves)
+    cell = explain_cell(layer_trace, channel, row, col)
+    lv.contributions_figure(cell).to_json()
+    lv.patch_figure(cell, int(cell.order[0])).to_json()
+    lv.sweep_figure(sweep(layer_trace, channel, row, col, int(cell.input_channels[cell.order[0]]))).to_json()
+    lv.field_on_image(acts.image, layer.receptive_field, row, col)
+    lv.map_with_unit(layer_trace.output[channel], row, col, "viridis")
+    cell.csv()
+
+
+def live_rows() -> list[Row]:
+    """Server time of one unit move in the live-convolution tab against a plain forward (what it never re-runs)."""
+    image = load_image(sample_images()["cat"])
+    model = get_model("resnet18", pretrained=False, device=CPU)
+    acts = capture(model, image)
+
+    def plain() -> None:
+        with inference(model.device):
+            model.module(model.to_input(image))
+
+    rows = []
+    for name in ("conv1", "layer3.0.conv2"):
+        layer_trace, layer = trace(model, image, name), acts.layer(name)
+        c, h, w = layer_trace.output.shape
+        moves = iter([(i % c, (3 * i) % h, (5 * i) % w) for i in range(1000)])
+        ms = _rounds({"ours": lambda t=layer_trace, la=layer, m=moves: live_cell_move(t, acts, la, m), "peer": plain})
+        what = f"live convolution: one unit move, {name} ({layer.in_channels} inputs), ResNet-18, 224 px, CPU"
+        rows.append(Row(what, ms["ours"], "plain forward (never re-run)", ms["peer"], "<= 100 ms"))
+    return rows
+
+
 def rows() -> list[Row]:
     ACTIVATIONS.clear()
-    return [*capture_rows(), *redraw_rows(), *tile_rows()]
+    return [*capture_rows(), *redraw_rows(), *tile_rows(), *live_rows()]
 
 
-if __name__ == "__main__":
-    print(table(rows()))
+if __name__ == "__main__":  # ``[model ...]``: only the capture rows of those models; ``--live``: the live rows
+    models = tuple(arg for arg in sys.argv[1:] if not arg.startswith("--"))
+    print(table(live_rows() if "--live" in sys.argv else capture_rows(models) if models else rows()))

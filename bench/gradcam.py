@@ -1,7 +1,9 @@
 """Grad-CAM speed: ours against pytorch-grad-cam's GradCAM, and the top-3 in one pass against one class.
 
-Run: ``.venv/bin/python -m bench.gradcam``. ResNet-18 (seeded random weights: speed does not
-depend on their values) at 224x224 on the CPU, the sample cat image, the last conv block.
+Run: ``.venv/bin/python -m bench.gradcam [model ...]`` (default: resnet18 and efficientnet_lite0)
+at 224x224 on the CPU, the sample cat image, the model's default (last spatial) layer. Pretrained
+weights when they are on this machine (EfficientNet-Lite0's always are), else seeded random ones:
+speed does not depend on their values.
 Every round times each contender once, in a rotating order, so that load from other
 processes on a shared machine hits them all alike; the figures are medians over the rounds.
 On a busy machine, ``OMP_NUM_THREADS=1`` keeps torch's threads from stalling each other.
@@ -11,26 +13,29 @@ from __future__ import annotations
 
 import copy
 import statistics
+import sys
 
 import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from bench.common import Row, median_seconds, table
-from core.assets import sample_images
-from core.attribution import grad_cam, layer_choices
-from core.hooks import resolve_layer
-from core.images import load_image
-from core.models import get_model
+from core.explain.gradcam import grad_cam, layer_choices
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.loading import get_model
+from core.models.registry import model_card
+from core.models.weights import locate
+from core.util.hooks import resolve_layer
 
 ROUNDS = 30
 
 
-def rows() -> list[Row]:
+def rows(key: str = "resnet18") -> list[Row]:
     """Our Grad-CAM beside pytorch-grad-cam's, and the batched top-3 beside one class, in ms."""
-    model = get_model("resnet18", pretrained=False, device=torch.device("cpu"))
+    model = get_model(key, pretrained=locate(model_card(key)).available, device=torch.device("cpu"))
     batch = model.to_input(load_image(sample_images()["cat"]))
-    layer = layer_choices("resnet18").default
+    layer = layer_choices(key).default
     with torch.inference_mode():
         top = model.module(batch)[0].topk(3).indices.tolist()
 
@@ -57,14 +62,20 @@ def rows() -> list[Row]:
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 times[name].append(median_seconds(runs[name], repeat=1, warmup=0) * 1000)
     ms = {name: statistics.median(values) for name, values in times.items()}
-    what = "Grad-CAM, ResNet-18, 224 px, CPU, 1 class"
+    what = f"Grad-CAM, {model.display_name}, {layer}, 224 px, CPU, 1 class"
     return [
         Row(what, ms["ours"], "pytorch-grad-cam GradCAM, same frozen model", ms["peer frozen"], "<= 0.5x"),
         Row(what, ms["ours"], "pytorch-grad-cam GradCAM, weights require grad", ms["peer trainable"], "<= 0.5x"),
-        Row("Grad-CAM of the top-3 classes, one pass", ms["top3"], "ours, 1 class", ms["ours"], "<= 1.5x"),
-        Row("Grad-CAM of the top-3 classes, one pass", ms["top3"], "ours, 3 separate calls", ms["three calls"], "< 1x"),
+        Row(f"{model.card.label}: Grad-CAM of the top-3, one pass", ms["top3"], "ours, 1 class", ms["ours"], "<= 1.5x"),
+        Row(
+            f"{model.card.label}: Grad-CAM of the top-3, one pass",
+            ms["top3"],
+            "ours, 3 separate calls",
+            ms["three calls"],
+            "< 1x",
+        ),
     ]
 
 
 if __name__ == "__main__":
-    print(table(rows()))
+    print(table([row for key in (sys.argv[1:] or ["resnet18", "efficientnet_lite0"]) for row in rows(key)]))

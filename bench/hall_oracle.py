@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import boxes, det_metrics, yolo
-from core.activations import capture, input_sizes
-from core.assets import sample_images
-from core.attribution import explain
-from core.classify import classify
-from core.images import load_image
+from core.detection import boxes, yolo
+from core.detection import metrics as det_metrics
+from core.explain.gradcam import explain
+from core.features.capture import capture, input_sizes
+from core.io.assets import sample_images
+from core.io.images import load_image
 from core.models import get_model
-from core.zoo import default_key
+from core.models.classify import classify
+from core.models.weights import default_key
 
 CONF_STEPS = (0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # where students move the YOLO confidence slider
 TOP_CHANNELS = 8  # the feature-map page shows the 8 most active channels with their means

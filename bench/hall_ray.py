@@ -1,4 +1,4 @@
-"""Start the Ray Serve engine (``python -m core.serve_app``) on loopback for the lecture-hall test."""
+"""Start the Ray Serve engine (``python -m core.serving.app``) on loopback for the lecture-hall test."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def ray_backend(env: dict[str, str], *extra: str) -> Iterator[tuple[str, int]]:
     """Run the engine with ``env`` (same weights as the app); yield its URL and pid; stop it after."""
     port = free_port()
     log = open(os.path.join(env["CONVLENS_HOME"], "ray_serve.log"), "w")  # noqa: SIM115 (closed below)
-    command = [sys.executable, "-m", "core.serve_app", "--port", str(port), "--num-cpus", str(os.cpu_count()), *extra]
+    command = [sys.executable, "-m", "core.serving.app", "--port", str(port), "--num-cpus", str(os.cpu_count()), *extra]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/convlens"
     try:

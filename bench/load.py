@@ -20,11 +20,11 @@ from pathlib import Path
 import psutil
 
 from bench.serve import CHROMIUM, CHROMIUM_ARGS, ROOT, offline_env, serve
-from core.assets import sample_images
-from core.classify import classify
-from core.images import load_image
-from core.models import get_model
-from core.zoo import default_key
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.classify import classify
+from core.models.loading import get_model
+from core.models.weights import default_key
 
 YOLO_MODEL = ROOT.parent / "shared" / "weights" / "yolov8n_int8_openvino_model"  # skipped when absent
 SETTLED = """() => {

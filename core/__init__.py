@@ -1,7 +1,11 @@
-"""ConvLens core: model zoo, activations, attributions, transfer learning and detection.
+"""ConvLens core: everything the dashboard shows, computed without Streamlit.
 
-Nothing in this package imports Streamlit: every function takes plain values and returns
-frozen dataclasses, NumPy arrays, PIL images or Plotly figures that any front end can draw.
+Domain packages, each behind a small façade (its ``__init__``) that its page imports:
+``models``, ``datasets``, ``features``, ``explain``, ``transfer`` and ``detection``, over a
+shared layer (``config``, ``io``, ``util``, ``viz``, ``errors``). Dependencies point one way,
+shared layer <- models, datasets <- features, explain, transfer, detection; ``kit`` (the
+offline weights kit, for classifiers and YOLO alike) sits on top. import-linter checks this
+(``lint-imports``, contracts in ``pyproject.toml``). Nothing here imports Streamlit.
 """
 
 __version__ = "0.1.0"

@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import weights, zoo
+from core.detection.yolo import YOLO_WEIGHTS
 from core.errors import WeightsUnavailable
-from core.yolo import YOLO_WEIGHTS
+from core.models import registry as zoo
+from core.models import weights
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -95,7 +96,7 @@ def expected_name(model: str, kind: str) -> str:
     if kind == YOLO:
         if model not in YOLO_WEIGHTS:
             raise ValueError(f"Unknown YOLO model {model!r}; choose one of: {', '.join(YOLO_WEIGHTS)}.")
-        return f"{model}.pt"  # what core.yolo.find_model looks for first
+        return f"{model}.pt"  # what core.detection.yolo.find_model looks for first
     card = zoo.model_card(model)
     if card.weights_url is None or card.weights_file is None:
         raise ValueError(f"{card.label} ({model}) ships with ConvLens; it needs no kit.")
@@ -191,7 +192,7 @@ def download(
     Args:
         folder: the kit (created if needed); running again adds to it.
         models: zoo keys, or ``["all"]`` for every zoo model with published weights.
-        yolo: keys of :data:`core.yolo.YOLO_WEIGHTS`, or ``["all"]``.
+        yolo: keys of :data:`core.detection.yolo.YOLO_WEIGHTS`, or ``["all"]``.
         mirror: a URL or folder holding the files under their official names, used instead of the internet.
         progress: called with (file name, bytes done, bytes total or 0).
 

@@ -1,31 +1,54 @@
 """ConvLens entry point: page config, the shared sidebar and navigation.
 
-Run with ``make run`` (or ``streamlit run dashboard/app.py`` from the repository root).
+Run with ``make run`` (or ``streamlit run dashboard/app.py``: the Makefile installs the
+repository as a package, so ``core`` and ``dashboard`` import from anywhere).
+
+The first run of a fresh server imports PyTorch (seconds): a heading and a loading line are
+drawn before that, so the browser never shows a blank page. Captum and Ultralytics load only
+on the pages that use them.
 """
 
+import importlib
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `core` lives beside `dashboard`
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from core import serving  # noqa: E402
-from dashboard import sidebar  # noqa: E402
+import streamlit as st
 
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
+
+def _modules():
+    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports."""
+    if "dashboard.state" in sys.modules:
+        return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
+    loading = st.empty()
+    with loading.container():
+        st.title("ConvLens", anchor=False)
+        st.info(
+            "Starting up: loading PyTorch and the models (only after the server starts)…",
+            icon=":material/hourglass_top:",
+        )
+    modules = importlib.import_module("dashboard.sidebar"), importlib.import_module("dashboard.state")
+    loading.empty()
+    return modules
+
+
+sidebar, state = _modules()
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/zoo.py", title="Model zoo", icon=":material/grid_view:"),
     st.Page("app_pages/features.py", title="Filters & feature maps", icon=":material/layers:"),
+    st.Page("app_pages/units.py", title="What units learned", icon=":material/psychology:"),
     st.Page("app_pages/gradcam.py", title="Grad-CAM & attributions", icon=":material/local_fire_department:"),
     st.Page("app_pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
     st.Page("app_pages/detection.py", title="YOLO detection", icon=":material/center_focus_weak:"),
+    st.Page("app_pages/det_lab.py", title="Detection lab", icon=":material/select_all:"),
 ]
 page = st.navigation(PAGES)
+state.sync()
+state.link_notes()
 sidebar.render(page)
+with st.sidebar:
+    state.share_link()
 page.run()
-serving.freeze_startup_objects()  # once per process, after the first page: cheap full collections later
+# Once per process, after the first page (so after torch and the models): cheap full collections later.
+importlib.import_module("core.serving").freeze_startup_objects()

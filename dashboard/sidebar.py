@@ -1,20 +1,26 @@
-"""The shared sidebar: device, the classifier model and its weights, the image.
+"""The shared sidebar: device, the classifier model and its weights, the image (sample, upload or camera).
 
 Drawn by the entry file on every page, so the choices follow the user from page to page.
 Pages read them with :func:`dashboard.ui.selected_model` and :func:`dashboard.ui.selected_image`.
+The choices live in :mod:`dashboard.state` (not in the widgets), so pages that do not draw
+the sidebar (YOLO detection) leave them as they were, and a refresh or a shared link restores them.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import zoo
-from core.assets import sample_images
-from core.device import describe
+from core import models, safe_text
+from core.config import describe
+from core.io import sample_images
+from dashboard import state
+from dashboard.state import PRETRAINED, RANDOM, SOURCES, default_sample
 
 # Pages that do not use the shared classifier model and image (they have their own inputs).
 OWN_INPUTS = {"detection"}
-PRETRAINED, RANDOM = "Pretrained", "Random (untrained)"
+UPLOAD_KEY, CAMERA_KEY = "sb_upload_data", "sb_camera_data"  # (name, bytes), kept on the server per browser
+
+__all__ = ["CAMERA_KEY", "OWN_INPUTS", "PRETRAINED", "RANDOM", "UPLOAD_KEY", "default_sample", "render"]
 
 
 @st.cache_resource
@@ -22,17 +28,25 @@ def _device_label() -> str:
     return describe().label
 
 
-def default_sample() -> str:
-    """A photo for ImageNet models; a generated shape when the app starts on the classroom model."""
-    imagenet = zoo.model_card(zoo.default_key()).dataset == "ImageNet-1K"
-    return "cat" if imagenet else "shape star"
+def _kept_file(key: str, what: str) -> None:
+    """Name the file kept from an earlier upload or snapshot (the widget itself starts empty after a page switch)."""
+    stored = state.kept(key)
+    if stored is not None:
+        st.caption(f"In use: {what + ' ' if what else ''}**{safe_text.markdown(stored[0])}**")
 
 
-def _keep(*keys: str) -> None:
-    """Keep widget values while their widgets are not drawn (on pages with their own inputs)."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def _upload() -> None:
+    upload = st.file_uploader("Your image", type=None, key="sb_upload", help="JPEG, PNG, WebP, BMP, TIFF or GIF.")
+    if upload is not None and state.kept(UPLOAD_KEY, (None, None))[1] != upload.getvalue():
+        state.keep(UPLOAD_KEY, (upload.name, upload.getvalue()))
+    _kept_file(UPLOAD_KEY, "uploaded")
+
+
+def _camera() -> None:
+    shot = st.camera_input("Take a snapshot", key="sb_camera", help="Your browser asks once for the camera.")
+    if shot is not None and state.kept(CAMERA_KEY, (None, None))[1] != shot.getvalue():
+        state.keep(CAMERA_KEY, ("camera snapshot", shot.getvalue()))
+    _kept_file(CAMERA_KEY, "")
 
 
 def render(page) -> None:
@@ -40,14 +54,14 @@ def render(page) -> None:
     with st.sidebar:
         st.caption(f":material/memory: {_device_label()}")
         if page.url_path in OWN_INPUTS:
-            _keep("sb_model", "sb_weights", "sb_source", "sb_sample")
             return
+        options = models.list_models()
         st.selectbox(
             "Model",
-            zoo.list_models(),
+            options,
             key="sb_model",
-            index=zoo.list_models().index(zoo.default_key()),
-            format_func=lambda key: zoo.model_card(key).label,
+            index=options.index(models.default_key()),
+            format_func=lambda key: models.model_card(key).label,
         )
         st.segmented_control(
             "Weights",
@@ -57,13 +71,12 @@ def render(page) -> None:
             help="Random weights show the architecture before any learning: "
             "everything they output is labelled untrained.",
         )
-        st.segmented_control("Image", ["Sample", "Upload"], key="sb_source", default="Sample")
-        if st.session_state.get("sb_source") == "Upload":
-            upload = st.file_uploader(
-                "Your image", type=None, key="sb_upload", help="JPEG, PNG, WebP, BMP, TIFF or GIF."
-            )
-            if upload is not None:  # keep the bytes: uploads do not survive page switches
-                st.session_state["sb_upload_data"] = (upload.name, upload.getvalue())
+        st.segmented_control("Image", list(SOURCES), key="sb_source", default="Sample")
+        source = st.session_state.get("sb_source")
+        if source == "Upload":
+            _upload()
+        elif source == "Camera":
+            _camera()
         else:
             samples = list(sample_images())
             st.selectbox("Sample image", samples, key="sb_sample", index=samples.index(default_sample()))

@@ -28,10 +28,10 @@ from PIL import Image
 from torch import nn
 
 from bench.common import machine
-from core.attribution import default_layer, grad_cam
-from core.classroom import CLASSROOM_DIR, IMAGE_SIZE, KEY, METADATA_PATH, WEIGHTS_PATH, TinyVGG
-from core.models import LoadedModel, get_model
-from core.shapes import BASE_CLASSES, ShapeSet, generate
+from core.datasets.shapes import BASE_CLASSES, ShapeSet, generate
+from core.explain.gradcam import default_layer, grad_cam
+from core.models.classroom import CLASSROOM_DIR, IMAGE_SIZE, KEY, METADATA_PATH, WEIGHTS_PATH, TinyVGG
+from core.models.loading import LoadedModel, get_model
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[Tiny
 
 
 def save(model: TinyVGG, result: TrainResult, config: TrainConfig, out: Path, command: str, cam: CamCheck) -> None:
-    """Write the state dict and ``metadata.json`` (what :mod:`core.classroom` reads) into ``out``.
+    """Write the state dict and ``metadata.json`` (what :mod:`core.models.classroom` reads) into ``out``.
 
     ``cam`` is :func:`cam_check` on the held-out "test" split, recorded with the accuracy.
     """

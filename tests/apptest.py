@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import string
+
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
@@ -23,11 +26,22 @@ def open_page(page: str, timeout: float = 120, **state) -> AppTest:
     return at
 
 
+_ESCAPED = re.compile(r"\\([" + re.escape(string.punctuation) + "])")
+
+
+def shown(values) -> str:
+    """Markdown strings joined by spaces, with backslash escapes removed: the text the reader sees."""
+    return _ESCAPED.sub(r"\1", " ".join(str(v) for v in values))
+
+
 def texts(at: AppTest) -> str:
-    """All markdown, captions, titles and alerts on the page, as one string."""
+    """All markdown, captions, titles and alerts on the page, as one string, as the reader sees it.
+
+    Backslash escapes are removed (user text is shown through ``core.safe_text.markdown``).
+    """
     parts = [
         e.value
         for kind in ("markdown", "caption", "title", "subheader", "header", "info", "warning", "error", "success")
         for e in getattr(at, kind)
     ]
-    return "\n".join(str(p) for p in parts)
+    return _ESCAPED.sub(r"\1", "\n".join(str(p) for p in parts))

@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from core.activations import capture
-from core.assets import sample_images
-from core.attribution import explain
-from core.classify import classify
-from core.hooks import hook_count
-from core.images import load_image
-from core.models import get_model
+from core.explain.gradcam import explain
+from core.features.capture import capture
+from core.io.assets import sample_images
+from core.io.images import load_image
+from core.models.classify import classify
+from core.models.loading import get_model
+from core.util.hooks import hook_count
 
 
 def run(model, job: tuple) -> np.ndarray:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import classroom, kit, weights, yolo, zoo
+from core import kit
+from core.detection import yolo
 from core.errors import WeightsUnavailable
-from core.models import MODELS, get_model
+from core.models import classroom, weights
+from core.models import registry as zoo
+from core.models.loading import MODELS, get_model
 from tests.apptest import open_page, texts
 
 KEY, YOLO_NAME = "kit_tiny", "yolo_kit"

@@ -4,7 +4,7 @@ import pytest
 
 from tests.apptest import open_page, texts
 
-PAGES = ["home", "zoo", "features", "gradcam", "transfer", "detection"]
+PAGES = ["home", "zoo", "features", "units", "gradcam", "transfer", "detection", "det_lab"]
 
 
 @pytest.mark.parametrize("page", PAGES)

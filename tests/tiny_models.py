@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torchvision.transforms._presets import ImageClassification
 
-from core import zoo
-from core.dataset_tensors import ImageTensors, Preprocess
-from core.models import MODELS
+from core.datasets.tensors import ImageTensors, Preprocess
+from core.models import registry as zoo
+from core.models.loading import MODELS
 
 KEY = "test_tiny_cnn"
 PREPROCESS = Preprocess(size=16, resize=18, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))

@@ -1,14 +1,22 @@
 """Filters & feature maps: what each convolution of the chosen model sees, layer by layer."""
 
 import streamlit as st
+from PIL import Image
 
-from core import feature_views as fv
-from core import serving, shared_render
-from core.activations import Activations, conv_kernels, input_sizes
-from core.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
-from core.models import LoadedModel
-from core.render import COLORMAPS
-from dashboard import ui
+from core import features, safe_text, serving
+from core.features import (
+    POOLS,
+    Activations,
+    ConvSettings,
+    conv_kernels,
+    input_sizes,
+    solve,
+    worked_example,
+)
+from core.models import RANDOM_SEED, LoadedModel, get_model
+from core.viz import COLORMAPS
+from dashboard import state, ui
+from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
 IN_ORDER, STRONGEST = "channel order", "most active first"
@@ -25,8 +33,8 @@ def _keep_valid(key: str, options, default) -> None:
 def _layer_changed(target: str, source: str) -> None:
     """Keep the slider and the jump list on the same layer; start the new layer on its strongest channel."""
     st.session_state[target] = st.session_state[source]
-    for key in ("fm_channel", "fm_kfilter", "fm_kin"):
-        st.session_state.pop(key, None)
+    state.clear("fm_channel", "fm_kfilter", "fm_kin")
+    state.changed()
 
 
 def _layer_card(acts: Activations, name: str) -> None:
@@ -66,8 +74,10 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     order = right.segmented_control("Order", [IN_ORDER, STRONGEST], key="fm_order", default=IN_ORDER, required=True)
     channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
     st.image(
-        shared_render.encoded(
-            acts, ("grid", name, cmap, norm, order), lambda: fv.feature_grid(layer, cmap, norm == SHARED, channels)
+        serving.encoded(
+            acts,
+            ("grid", name, cmap, norm, order),
+            lambda: features.feature_grid(layer, cmap, norm == SHARED, channels),
         ),
         caption=f"All {layer.out_channels} maps of {name} ({order}); bright = strong response. "
         + ("One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."),
@@ -76,38 +86,38 @@ def _feature_maps(acts: Activations, name: str, cmap: str) -> None:
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
-        picture = shared_render.encoded(
-            acts, ("map", name, int(channel), cmap, 160), lambda c=int(channel): fv.map_picture(layer, c, cmap, 160)
+        picture = serving.encoded(
+            acts,
+            ("map", name, int(channel), cmap, 160),
+            lambda c=int(channel): features.map_picture(layer, c, cmap, 160),
         )
         col.image(picture, caption=f"#{channel} · {layer.mean[channel]:.2f}")
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
-    channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel")
-    seen = shared_render.value(
-        acts, ("on image", name, channel, cmap), lambda: fv.channel_on_image(acts, layer, channel, cmap)
+    channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel", on_change=state.changed)
+    seen = serving.value(
+        acts, ("on image", name, channel, cmap), lambda: features.channel_on_image(acts, layer, channel, cmap)
     )
     left, right = st.columns(2)
-    enlarged = shared_render.encoded(
-        acts, ("map", name, channel, cmap, 320), lambda: fv.map_picture(layer, channel, cmap)
+    enlarged = serving.encoded(
+        acts, ("map", name, channel, cmap, 320), lambda: features.map_picture(layer, channel, cmap)
     )
     left.image(enlarged, caption=f"Channel {channel} of {name}, enlarged", width="stretch")
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
-    right.image(
-        shared_render.encoded(seen, (), lambda: seen.picture), caption=f"Over the input: {boxed}", width="stretch"
-    )
+    right.image(serving.encoded(seen, (), lambda: seen.picture), caption=f"Over the input: {boxed}", width="stretch")
 
     cols = st.columns(3)
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
     cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
-    stats = shared_render.value(acts, ("stats", name, channel), lambda: fv.channel_stats_figure(layer, channel))
+    stats = serving.value(acts, ("stats", name, channel), lambda: features.channel_stats_figure(layer, channel))
     st.plotly_chart(stats, width="stretch", key="fm_stats")
 
 
 def _filters(model: LoadedModel, name: str) -> None:
-    kernels = shared_render.value(model.module, ("kernels", name), lambda: conv_kernels(model, name))
+    kernels = serving.value(model.module, ("kernels", name), lambda: conv_kernels(model, name))
     out_channels, per_group = kernels.weights.shape[:2]
-    views = fv.KERNEL_VIEWS if per_group == 3 else fv.KERNEL_VIEWS[1:]
+    views = features.KERNEL_VIEWS if per_group == 3 else features.KERNEL_VIEWS[1:]
     _keep_valid("fm_kview", views, views[0])
     view = st.segmented_control("Show", views, key="fm_kview", required=True)
     by_norm = st.toggle("Sort by norm (strongest filters first)", key="fm_knorm")
@@ -118,20 +128,32 @@ def _filters(model: LoadedModel, name: str) -> None:
     chosen = left.number_input("Filter", 0, out_channels - 1, key="fm_kfilter")
     plane = right.selectbox("Input channel", [AVERAGE, *range(per_group)], key="fm_kin")
     left, right = st.columns([3, 2])
-    shown = "filter " + str(chosen) if view == fv.KERNEL_VIEWS[2] else f"{out_channels} filters"
-    colours = "grey = 0" if view == fv.KERNEL_VIEWS[0] else "blue < 0 < red"
+    shown = "filter " + str(chosen) if view == features.KERNEL_VIEWS[2] else f"{out_channels} filters"
+    colours = "grey = 0" if view == features.KERNEL_VIEWS[0] else "blue < 0 < red"
     left.image(
-        shared_render.encoded(
-            kernels, ("grid", view, by_norm, chosen), lambda: fv.kernel_grid(kernels, view, order, chosen)
+        serving.encoded(
+            kernels, ("grid", view, by_norm, chosen), lambda: features.kernel_grid(kernels, view, order, chosen)
         ),
         caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
-        + (", strongest first." if by_norm and view != fv.KERNEL_VIEWS[2] else "."),
+        + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
     )
+    if model.trained and left.toggle(
+        "Beside the random kernels of an untrained copy",
+        key="fm_kinit",
+        help="The same architecture with random weights, as training starts: learning turns noise into edges and "
+        "colour blobs.",
+    ):
+        start = conv_kernels(get_model(model.key, pretrained=False, device=model.device), name)
+        left.image(
+            features.kernel_grid(start, view, start.order(by_norm), chosen),
+            caption=f"{name} untrained: random weights (PyTorch's default initialisation, seed {RANDOM_SEED}).",
+            width="stretch",
+        )
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
-    heatmap = shared_render.value(kernels, ("heatmap", chosen, plane), lambda: fv.kernel_heatmap(kernel, title))
+    heatmap = serving.value(kernels, ("heatmap", chosen, plane), lambda: features.kernel_heatmap(kernel, title))
     right.plotly_chart(heatmap, width="stretch", key="fm_kernel")
     right.caption(
         f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
@@ -140,7 +162,7 @@ def _filters(model: LoadedModel, name: str) -> None:
 
 
 @st.fragment
-def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
+def explore(model: LoadedModel, acts: Activations, cmap: str, image: Image.Image, size: int | None) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
     _keep_valid("fm_layer", names, names[0])
@@ -156,22 +178,24 @@ def explore(model: LoadedModel, acts: Activations, cmap: str) -> None:
     jump.selectbox("Jump to a layer", names, key="fm_jump", on_change=_layer_changed, args=("fm_layer", "fm_jump"))
     name = st.session_state["fm_layer"]
     _layer_card(acts, name)
-    maps_tab, filters_tab = st.tabs(["Feature maps", "Filters"])
+    maps_tab, filters_tab, live_tab = st.tabs(["Feature maps", "Filters", "The convolution, live"])
     with maps_tab, ui.user_errors("Drawing the feature maps"):
         _feature_maps(acts, name, cmap)
     with filters_tab, ui.user_errors("Drawing the filters"):
         _filters(model, name)
+    with live_tab, ui.user_errors("The live convolution"):
+        live_convolution(model, acts, name, image, size)
 
 
 @st.fragment
 def depth(acts: Activations, cmap: str) -> None:
     """One representative map per resolution, from the stem to the last block."""
     on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
-    panels = shared_render.value(acts, ("depth", cmap, on_image), lambda: fv.depth_strip(acts, cmap, on_image))
+    panels = serving.value(acts, ("depth", cmap, on_image), lambda: features.depth_strip(acts, cmap, on_image))
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
         col.image(
-            shared_render.encoded(panel, (), lambda p=panel: p.picture),
+            serving.encoded(panel, (), lambda p=panel: p.picture),
             caption=f"{panel.layer}\n{c}×{h}×{w} · #{panel.channel} · RF {panel.receptive_field}",
         )
     st.caption(
@@ -197,7 +221,7 @@ def _arithmetic() -> None:
     filters = cols[5].number_input("Filters C_out", 1, 512, 2, key="fm_ca_filters")
     pool = cols[6].selectbox("Pooling 2x2, stride 2", [NO_POOL, *POOLS], key="fm_ca_pool")
     settings = ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool)
-    result = shared_render.value(settings, ("solve",), lambda: solve(settings))  # the same for every session
+    result = serving.value(settings, ("solve",), lambda: solve(settings))  # the same for every session
     st.latex(result.output_latex)
     st.latex(result.params_latex)
     for problem in result.problems:
@@ -213,7 +237,7 @@ def _arithmetic() -> None:
     if result.output is None:
         return
     small = min(size, max(8, kernel - 2 * padding))
-    example = shared_render.value(
+    example = serving.value(
         (small, kernel, stride, padding), ("worked",), lambda: worked_example(small, kernel, stride, padding)
     )
     rows, cols = example.output.shape
@@ -223,7 +247,7 @@ def _arithmetic() -> None:
             "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
         )
     row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    figure = shared_render.value(example, ("figure", row, col), lambda: fv.worked_example_figure(example, row, col))
+    figure = serving.value(example, ("figure", row, col), lambda: features.worked_example_figure(example, row, col))
     st.plotly_chart(figure, width="stretch", key="fm_ca_fig")
     grid = f"on a {small}x{small} grid " if small < size else ""
     st.caption(
@@ -234,6 +258,7 @@ def _arithmetic() -> None:
 
 
 st.title("Filters & feature maps")
+state.reset_button("fm_")
 st.markdown(
     "A convolution slides small **filters** over its input and writes one **feature map** per filter: "
     "bright where the input looks like the filter. Layer after layer the maps get smaller and more numerous, "
@@ -263,11 +288,11 @@ if picked is not None and model is not None:
         acts = serving.activations(model, image, size)  # shared by every session
 if acts is not None:
     st.caption(
-        f"{acts.model} on {caption}: {len(acts.layers)} convolutions captured in one forward pass "
+        f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one forward pass "
         f"({acts.forward_ms:.0f} ms, {acts.nbytes / 2**20:.1f} MB of maps); "
         "moving through them never re-runs the model."
     )
-    explore(model, acts, cmap)
+    explore(model, acts, cmap, image, size)
     st.subheader("Across depth: from edges to objects")
     depth(acts, cmap)
 

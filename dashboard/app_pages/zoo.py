@@ -2,15 +2,12 @@
 
 import streamlit as st
 
-from core import shared_render, zoo
-from core.activations import image_digest
-from core.architecture import layer_table
-from core.charts import topk_figure, zoo_figure
-from core.serving import classify  # shared by every session, batched
+from core import models, safe_text, serving
+from core.models import topk_figure, zoo_figure
 from dashboard import ui
 
 key = ui.selected_model_key()
-card = zoo.model_card(key)
+card = models.model_card(key)
 st.title(f"Model zoo: {card.label}")
 st.markdown(f"**{card.family}, {card.year}.** {card.idea}")
 
@@ -29,26 +26,28 @@ if picked is not None and model is not None:
     image, caption = picked
     ui.untrained_badge(model)
     left, right = st.columns([2, 3])
-    left.image(shared_render.encoded(image_digest(image), ("input",), lambda: image), caption=caption, width="stretch")
+    left.image(
+        serving.encoded(serving.digest(image), ("input",), lambda: image),
+        caption=safe_text.markdown(caption),
+        width="stretch",
+    )
     with right, ui.user_errors("Classification"):
-        result = classify(model, image, k=5)
+        result = serving.classify(model, image, k=5)  # shared by every session, batched
         best = result.top[0]
-        st.markdown(f"Most likely: **{best.label}** ({best.probability:.1%})")
-        st.plotly_chart(
-            shared_render.value(result, ("top-k",), lambda: topk_figure(result)), width="stretch", key="zoo_topk"
-        )
+        st.markdown(f"Most likely: **{safe_text.markdown(best.label)}** ({best.probability:.1%})")
+        st.plotly_chart(serving.value(result, ("top-k",), lambda: topk_figure(result)), width="stretch", key="zoo_topk")
         st.caption(
             f"Top-5 of {result.model}; forward pass {result.forward_ms:.0f} ms on {result.device.upper()}, "
             f"input {'x'.join(map(str, result.input_shape[1:]))}."
         )
 
 st.subheader("Accuracy against cost")
-chart = shared_render.value(key, ("zoo chart",), lambda: zoo_figure(zoo.zoo_cards(), highlight=key))  # same for all
+chart = serving.value(key, ("zoo chart",), lambda: zoo_figure(models.zoo_cards(), highlight=key))  # same for all
 st.plotly_chart(chart, width="stretch", key="zoo_chart")
 st.caption("Bubble area grows with the number of parameters; the chosen model has a thick outline.")
 
 st.subheader(f"Layers of {card.label}")
-rows = layer_table(key)
+rows = models.layer_table(key)
 st.caption(
     f"{len(rows)} layers for one {card.crop_size}x{card.crop_size} image; output shapes are channels x height x width."
 )

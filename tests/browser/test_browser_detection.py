@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.helpers import (
     assert_images_not_blank,
     assert_no_exception,
@@ -9,6 +10,8 @@ from tests.browser.helpers import (
     go_to,
     image_bytes,
     screenshot,
+    settle,
+    step_slider,
 )
 from tests.conftest import shared_path
 
@@ -42,4 +45,30 @@ def test_samples_are_detected_and_judged_with_iou_and_metrics(page) -> None:
     choose(page, "Image", "zidane.jpg")
     assert image_bytes(page, picture) != bus
     assert (metric(page, "TP"), metric(page, "FP"), metric(page, "FN")) == ("3", "1", "1")  # one tie is missed
+    assert_no_exception(page)
+
+
+def test_under_the_hood_steps_through_nms(page) -> None:
+    shared_path("weights", "yolov8n_int8_openvino_model")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    go_to(page, "YOLO detection")
+    page.get_by_text("ran once on 2 image(s)").wait_for()
+    page.get_by_text("Show how YOLO gets there, in four steps").click()
+    settle(page)
+    page.get_by_text("8,400 cells", exact=False).first.wait_for()
+    page.get_by_role("tab", name="3 · NMS step by step").click()
+    settle(page)
+    page.get_by_text("Step 1 of 5: keep the most confident box").wait_for()
+    step_slider(page, "NMS step")
+    page.get_by_text("Step 2 of 5: keep the most confident box").wait_for()
+    assert_no_exception(page)
+    page.get_by_role("slider", name="NMS step").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "detection_hood.png"))  # what a 1366x768 projector shows
+    page.get_by_role("tab", name="1 · The grids").click()
+    settle(page)
+    page.get_by_text("8,400 cells", exact=False).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / "detection_hood_grids.png"))
     assert_no_exception(page)

@@ -20,7 +20,7 @@ def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
     for _ in range(int(epochs.get_attribute("aria-valuetext")) - EPOCHS):  # inside a form: no rerun per key
         epochs.press("ArrowLeft")
     assert epochs.get_attribute("aria-valuetext") == str(EPOCHS)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
 
     stopped = page.get_by_test_id("stAlertContentError").or_(page.get_by_test_id("stAlertContentWarning"))
     page.get_by_role("heading", name="Comparison").or_(stopped).first.wait_for(timeout=180_000)  # ended, well or not

@@ -1,0 +1,311 @@
+"""Feature visualisation: the image a channel (or a class) wants, in the style of Lucid/Lucent.
+
+An input image is optimised to excite one channel of a convolution (its mean activation, on
+the map the features page shows: after the BatchNorm and ReLU that follow it) or one class
+logit. As in Lucent (``optvis/param/spatial.py``, ``param/color.py``, ``transform.py``) the
+image is parametrised in a decorrelated space, a Fourier spectrum scaled by 1/frequency over
+decorrelated colours squashed by a sigmoid, and every step sees it padded, jittered, scaled
+and rotated at random, so what survives is a feature, not adversarial noise.
+
+Only the image parameters are optimised: gradients flow to the input through the shared,
+frozen weights, on a private view of the module (:func:`core.models.loading.private_view`), whose
+hooks are removed after every step, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+
+from core.config.settings import get_settings
+from core.datasets.tensors import Preprocess
+from core.features.capture import record_conv_maps
+from core.features.dataset_examples import Cancelled, atomic_savez, weights_digest
+from core.models.loading import LoadedModel, private_view
+from core.util.hooks import conv_layers
+from core.viz.theme import styled
+
+# Lucent's colour correlation (the square root of ImageNet's colour covariance, from its SVD).
+COLOR_CORRELATION = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
+COLOR = COLOR_CORRELATION / np.max(np.linalg.norm(COLOR_CORRELATION, axis=0))
+SCALES = tuple(1 + (i - 5) / 50 for i in range(11))
+ANGLES = tuple(range(-10, 11)) + (0,) * 5
+MAX_STEPS = 1024
+Progress = Callable[[int, int, np.ndarray], object]
+
+
+class FourierImage:
+    """A ``(1, 3, size, size)`` image in [0, 1] from a 1/f-scaled spectrum over decorrelated colours."""
+
+    def __init__(self, size: int, seed: int, device: torch.device, sd: float = 0.01, decay: float = 1.0) -> None:
+        fy = np.fft.fftfreq(size)[:, None]
+        fx = np.fft.fftfreq(size)[: size // 2 + 1 + size % 2]
+        freqs = np.sqrt(fx * fx + fy * fy)
+        generator = torch.Generator().manual_seed(seed)
+        spectrum = torch.randn(1, 3, *freqs.shape, 2, generator=generator) * sd
+        self.size = size
+        self.spectrum = spectrum.to(device).requires_grad_(True)
+        scale = 1.0 / np.maximum(freqs, 1.0 / size) ** decay
+        self.scale = torch.tensor(scale, dtype=torch.float32, device=device)[None, None, ..., None]
+        self.color = torch.tensor(COLOR, device=device)
+
+    def __call__(self) -> torch.Tensor:
+        spectrum = torch.view_as_complex(self.scale * self.spectrum)
+        image = torch.fft.irfftn(spectrum, s=(self.size, self.size), norm="ortho")[..., : self.size, : self.size] / 4
+        return torch.sigmoid(torch.einsum("bchw,dc->bdhw", image, self.color))
+
+
+def robustness(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Lucent's standard transforms: pad 12 (grey), jitter 8, scale, rotate, jitter 4."""
+
+    def pick(options) -> float:
+        return options[int(torch.randint(len(options), (1,), generator=generator))]
+
+    def jitter(x: torch.Tensor, d: int) -> torch.Tensor:
+        dx, dy = (int(v) for v in torch.randint(d, (2,), generator=generator))
+        return x[..., dy : dy + x.shape[-2] - d, dx : dx + x.shape[-1] - d]
+
+    x = jitter(F.pad(image, (12,) * 4, value=0.5), 8)
+    x = F.interpolate(x, scale_factor=pick(SCALES), mode="bilinear", align_corners=False)
+    angle = math.radians(pick(ANGLES))
+    rotation = torch.tensor(
+        [[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]], device=x.device
+    )
+    grid = F.affine_grid(rotation[None], list(x.shape), align_corners=False)
+    return jitter(F.grid_sample(x, grid, align_corners=False), 4)
+
+
+class _RedirectedReLUFunction(torch.autograd.Function):
+    """ReLU whose gradient, when no unit of an image passes it, still says which way to go (Lucid)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        relu_grad = torch.where(x < 0, torch.zeros_like(grad), grad)
+        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)  # never push below the min
+        passing = relu_grad.flatten(1).ne(0).any(dim=1).view(-1, *(1,) * (x.dim() - 1))
+        return torch.where(passing, relu_grad, redirected)
+
+
+class RedirectedReLU(nn.ReLU):
+    """An ``nn.ReLU`` (so still a follower of its convolution) with Lucid's redirected gradient.
+
+    A channel that is dead on the grey starting image would otherwise get no gradient at all.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RedirectedReLUFunction.apply(x)
+
+
+def redirect_relus(view: nn.Module) -> nn.Module:
+    """Swap every ``nn.ReLU`` of ``view`` (a private copy of the module tree) for :class:`RedirectedReLU`."""
+    for parent in list(view.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.ReLU:
+                setattr(parent, name, RedirectedReLU())
+    return view
+
+
+class _Stop(Exception):
+    """Raised inside the forward pass once the target layer's map is recorded: the rest is not needed."""
+
+
+@contextlib.contextmanager
+def _stop_after(module: nn.Module, layer: str, recorded: dict) -> Iterator[None]:
+    def check(_sub: nn.Module, _inputs) -> None:
+        if layer in recorded:
+            raise _Stop
+
+    handles = [sub.register_forward_pre_hook(check) for sub in module.modules() if not list(sub.children())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def objective_figure(result: FeatureVis) -> go.Figure:
+    """The objective at every step of the optimisation, in the projector template."""
+    fig = go.Figure(go.Scatter(x=np.arange(1, len(result.history) + 1), y=result.history, mode="lines"))
+    what = "log-probability of the class" if result.layer is None else "mean activation of the channel"
+    fig.update_layout(xaxis_title="step", yaxis_title=what, margin={"t": 20, "b": 10})
+    return styled(fig, height=300)
+
+
+def objective(module: nn.Module, x: torch.Tensor, layer: str | None, channel: int) -> torch.Tensor:
+    """The mean of ``channel`` of ``layer``'s map, or the log-probability of class ``channel`` when
+    ``layer`` is None (its logit minus the log-sum-exp of all: raising it pushes the other classes down)."""
+    if layer is None:
+        return torch.log_softmax(module(x), dim=1)[0, channel]
+    keep = record_conv_maps(module, store=lambda t: t)
+    with keep as recorded, _stop_after(module, layer, recorded), contextlib.suppress(_Stop):
+        module(x)
+    return recorded[layer][0][0, channel].mean()
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureVis:
+    """The optimised image (H, W, 3) in [0, 1], and the objective at every step."""
+
+    model: str
+    layer: str | None
+    channel: int
+    image: np.ndarray
+    history: np.ndarray
+    start: float  # objective on the starting image, untransformed
+    final: float  # objective on the result, untransformed
+    seconds: float
+    cached: bool = False
+
+    @property
+    def picture(self) -> Image.Image:
+        return to_picture(self.image)
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["step", "objective"])
+        writer.writerows((i + 1, f"{v:.6g}") for i, v in enumerate(self.history))
+        return out.getvalue()
+
+
+def to_picture(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(np.rint(image * 255), 0, 255).astype(np.uint8))
+
+
+def _check(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> None:
+    if layer is None:
+        count = len(model.categories) or channel + 1
+        what = "class"
+    else:
+        convs = dict(conv_layers(model.module))
+        if layer not in convs:
+            raise ValueError(f"layer {layer!r} is not a convolution of {model.card.label}.")
+        count, what = convs[layer].out_channels, "channel"
+    if not 0 <= channel < count:
+        raise ValueError(f"{what} must be between 0 and {count - 1}, got {channel}.")
+    if not 32 <= size <= 512:
+        raise ValueError(f"size must be between 32 and 512 pixels, got {size}.")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}.")
+
+
+def visualise(
+    model: LoadedModel,
+    layer: str | None,
+    channel: int,
+    size: int = 128,
+    steps: int = 128,
+    *,
+    lr: float = 0.05,
+    seed: int = 0,
+    progress: Progress | None = None,
+    every: int = 8,
+    cancel: Callable[[], bool] | None = None,
+) -> FeatureVis:
+    """Optimise an image that excites ``channel`` of ``layer`` (or class ``channel`` when ``layer`` is None).
+
+    Cached on disk per (weights, layer, channel, size, steps, seed, lr).
+
+    Args:
+        progress: called every ``every`` steps and at the end with (step, steps, image (H, W, 3)).
+        cancel: checked before every step; True stops with :class:`Cancelled`, nothing saved.
+
+    Raises:
+        ValueError: unknown layer, channel out of range, size or steps out of range.
+        Cancelled: ``cancel()`` returned True.
+    """
+    _check(model, layer, channel, size, steps)
+    path = _cache_path(model, layer, channel, size, steps, seed, lr)
+    if path.is_file():
+        return _load(path, model, layer, channel)
+    return _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path)
+
+
+def find_cached_vis(
+    model: LoadedModel,
+    layer: str | None,
+    channel: int,
+    size: int = 128,
+    steps: int = 128,
+    seed: int = 0,
+    lr: float = 0.05,
+) -> FeatureVis | None:
+    """The result :func:`visualise` stored for these settings, or None when there is none yet."""
+    _check(model, layer, channel, size, steps)
+    path = _cache_path(model, layer, channel, size, steps, seed, lr)
+    return _load(path, model, layer, channel) if path.is_file() else None
+
+
+def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path) -> FeatureVis:
+    view, device = redirect_relus(private_view(model)), model.device
+    preprocess = Preprocess.for_model(model.transforms, size)
+    mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocess.std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
+    param = FourierImage(size, seed, device)
+    optimizer = torch.optim.Adam([param.spectrum], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    started = time.perf_counter()
+    with torch.enable_grad():
+        with torch.no_grad():
+            start = float(objective(view, (param() - mean) / std, layer, channel))
+        for step in range(1, steps + 1):
+            if cancel is not None and cancel():
+                raise Cancelled("Feature visualisation cancelled; nothing was saved.")
+            optimizer.zero_grad(set_to_none=True)
+            value = objective(view, (robustness(param(), generator) - mean) / std, layer, channel)
+            (-value).backward()
+            optimizer.step()
+            history.append(float(value.detach()))
+            if progress is not None and (step % every == 0 or step == steps):
+                progress(step, steps, _image(param))
+        with torch.no_grad():
+            final = float(objective(view, (param() - mean) / std, layer, channel))
+    result = FeatureVis(
+        model.display_name,
+        layer,
+        channel,
+        _image(param),
+        np.array(history, np.float32),
+        start,
+        final,
+        time.perf_counter() - started,
+    )
+    atomic_savez(path, image=result.image, history=result.history, values=np.array([start, final, result.seconds]))
+    return result
+
+
+def _image(param: FourierImage) -> np.ndarray:
+    with torch.no_grad():
+        return param()[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float):
+    name = f"{model.key}-{weights_digest(model)}-{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}.npz"
+    return get_settings().home / "feature-vis" / name
+
+
+def _load(path, model: LoadedModel, layer: str | None, channel: int) -> FeatureVis:
+    with np.load(path, allow_pickle=False) as data:
+        start, final, seconds = (float(v) for v in data["values"])
+        return FeatureVis(
+            model.display_name, layer, channel, data["image"], data["history"], start, final, seconds, True
+        )

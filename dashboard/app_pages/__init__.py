@@ -1,0 +1,1 @@
+"""The pages, one per feature; each imports only core façades (checked by lint-imports)."""
