@@ -58,8 +58,10 @@ def offline_env(home: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serve(script: str | Path, env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``streamlit run script`` headless on a free port; yield its URL and process; stop it after."""
+def serve(
+    script: str | Path, env: dict[str, str], log: Path, root: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``streamlit run script`` from ``root``, headless on a free port; yield its URL and process."""
     port = free_port()
     command = [
         sys.executable,
@@ -75,7 +77,7 @@ def serve(script: str | Path, env: dict[str, str], log: Path) -> Iterator[tuple[
         "127.0.0.1",
     ]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(url, process)

@@ -53,3 +53,5 @@ with st.sidebar:
     state.share_link()
 classroom.render()
 page.run()
+# Once per process, after the first page (so after torch and the models): cheap full collections later.
+importlib.import_module("core.serving").freeze_startup_objects()

@@ -96,7 +96,11 @@ DETECTION_IMAGES = Limit(
     32, "{actual} images were given; at most {value:.0f} are detected at once. Choose fewer images."
 )
 MODEL_CACHE_ENTRIES = 4  # models kept in memory at once (least recently used goes first)
-ACTIVATION_CACHE_ENTRIES = 4  # feature-map captures kept (each: every conv map of one model on one image)
+ACTIVATION_CACHE_ENTRIES = 32  # feature-map captures kept (each: every conv map of one model on one image)
 ACTIVATION_CACHE_BYTES = 768 * 2**20  # and at most this much memory of maps (the newest is always kept)
+SHARED_RESULT_BYTES = 256 * 2**20  # classifications and Grad-CAM maps shared by every session (core.serving)
+SHARED_PICTURE_BYTES = 128 * 2**20  # encoded pictures shared by every session (core.serving pictures)
+BATCH_MAX = 8  # concurrent requests for one model run as one batch of at most this many (1: no batching)
+BATCH_WAIT_MS = 5  # how long the first request of a batch waits for others to join
 SESSION_IMAGES = 4  # decoded images kept per browser session (freed with the session)
 SESSION_IMAGE_BYTES = 256 * 2**20  # and at most this much memory of them (the newest is always kept)

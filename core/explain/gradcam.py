@@ -232,6 +232,13 @@ def grad_cams(
     """Grad-CAM of ``image`` for ``targets`` at ``layers`` (default: the last conv block), in one pass."""
     batch = model.to_input(image)
     cams, logits = layer_cams(model.module, batch, targets, layers or [layer_choices(model.key).default], model.lock)
+    return gradcam_result(model, batch, targets, cams, logits)
+
+
+def gradcam_result(
+    model: LoadedModel, batch: torch.Tensor, targets: Sequence[int], cams: dict[str, torch.Tensor], logits: torch.Tensor
+) -> GradCamResult:
+    """The :class:`GradCamResult` of one image from :func:`layer_cams`' maps and logits (one row per target)."""
     targets = tuple(int(t) for t in targets)
     probabilities = torch.softmax(logits.float().cpu(), dim=1)[torch.arange(len(targets)), list(targets)]
     return GradCamResult(

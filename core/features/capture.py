@@ -27,6 +27,7 @@ from core.io.preprocess import Preprocess
 from core.models.loading import LoadedModel
 from core.util.bounded_cache import BoundedCache
 from core.util.hooks import conv_layers
+from core.util.shared_cache import SharedCache
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models
 @dataclass(frozen=True, eq=False)
@@ -242,8 +243,10 @@ def image_digest(image: Image.Image) -> str:
 
 CaptureCache = BoundedCache  # captures are bounded by count and by the bytes of their maps
 
-
-ACTIVATIONS = CaptureCache(limits.ACTIVATION_CACHE_ENTRIES, limits.ACTIVATION_CACHE_BYTES)
+# Shared by every session, one capture per key even when thirty students ask at once (core.util.shared_cache).
+ACTIVATIONS = SharedCache(
+    "feature maps", limits.ACTIVATION_CACHE_ENTRIES, limits.ACTIVATION_CACHE_BYTES, sizeof=lambda acts: acts.nbytes
+)
 
 
 def get_activations(model: LoadedModel, image: Image.Image, size: int | None = None) -> Activations:

@@ -1,10 +1,17 @@
-"""One thread-safe LRU cache, bounded both by its number of entries and by the bytes its values hold."""
+"""One thread-safe LRU cache family, bounded both by its number of entries and by the bytes its values hold.
+
+:class:`BoundedCache` computes a missing key ONCE even when several threads (sessions) ask for it
+at the same moment: the first caller computes, the others wait for its result (single flight).
+An error reaches every waiter and is never cached. Hits, waits and misses are counted.
+:class:`core.util.shared_cache.SharedCache` adds a name and the stats file the load test reads.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -24,28 +31,57 @@ class BoundedCache(Generic[V]):
     def __init__(self, max_entries: int, max_bytes: int, size: Callable[[V], int] = _nbytes) -> None:
         self.max_entries, self.max_bytes, self._size = max_entries, max_bytes, size
         self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._pending: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
         self.nbytes = 0
+        self.hits = self.misses = self.waits = 0
 
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The cached value of ``key``, or ``compute()`` stored under it."""
+        """The value of ``key``: cached, being computed by another caller (waited for), or computed now."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
+                self.hits += 1
                 return self._items[key][0]
-        value = compute()  # outside the lock: callers serialise their own heavy work
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                self.misses += 1
+                pending = self._pending[key] = Future()
+            else:
+                self.waits += 1
+        if not owner:
+            return pending.result()  # raises what the computation raised
+        try:
+            value = compute()  # outside the lock: callers serialise their own heavy work
+        except BaseException as exc:
+            with self._lock:
+                self._pending.pop(key, None)
+            pending.set_exception(exc)
+            raise
+        self._store(key, value)
+        pending.set_result(value)
+        return value
+
+    def _store(self, key: Hashable, value: V) -> None:
+        size = self._size(value)
         with self._lock:
-            if key in self._items:  # computed meanwhile by another thread
+            self._pending.pop(key, None)
+            if key in self._items:  # stored meanwhile (after a clear())
                 self.nbytes -= self._items.pop(key)[1]
-            size = self._size(value)
             self._items[key] = (value, size)
             self.nbytes += size
             while len(self._items) > 1 and (len(self._items) > self.max_entries or self.nbytes > self.max_bytes):
                 self.nbytes -= self._items.popitem(last=False)[1][1]
-        return value
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def stats(self) -> dict[str, int]:
+        """Hits, waits (joined another caller's computation), misses, entries and bytes."""
+        with self._lock:
+            entries, nbytes = len(self._items), self.nbytes
+        return {"hits": self.hits, "waits": self.waits, "misses": self.misses, "entries": entries, "bytes": nbytes}
 
     def clear(self) -> None:
         with self._lock:

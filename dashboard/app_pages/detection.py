@@ -3,11 +3,12 @@
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import detection, safe_text
+from core import detection, safe_text, serving
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
 from dashboard import detection_hood, exports, presenter, state, ui
@@ -122,7 +123,7 @@ def choose_images(names: dict[int, str] | None) -> list[tuple[str, bytes, bool]]
 @st.cache_data(max_entries=16, show_spinner="Running the detector once on every image...")
 def detect(_model: detection.YoloModel, model_key: str, images: tuple[bytes, ...]) -> detection.DetectionBatch:
     """The model's raw boxes (cached: the sliders filter them and never re-run the model)."""
-    return detection.detect(_model, [ui.decode_image(data) for data in images])
+    return serving.detect(_model, [ui.decode_image(data) for data in images])
 
 
 def _issues(title: str, issues: tuple[detection.LabelIssue, ...]) -> None:
@@ -203,7 +204,7 @@ def ground_truth(
     return truths
 
 
-def metrics_panel(report: detection.DetectionReport) -> None:
+def metrics_panel(report: detection.DetectionReport, shared: tuple) -> None:
     """Precision, recall, F1, AP per class, the PR curve and the confusion matrix."""
     st.subheader("How good are the boxes?")
     if not report.judged:
@@ -236,13 +237,15 @@ def metrics_panel(report: detection.DetectionReport) -> None:
     )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(detection.pr_figure(report.curves, report.iou), width="stretch", key="det_pr")
+        pr = serving.value(shared, ("pr",), lambda: detection.pr_figure(report.curves, report.iou))
+        st.plotly_chart(pr, width="stretch", key="det_pr")
         st.caption(
             "Precision against recall as the confidence threshold goes down; the dot is the current threshold. "
             "The area under each curve is that class's AP."
         )
     with right:
-        st.plotly_chart(detection.confusion_figure(report.confusion), width="stretch", key="det_confusion")
+        confusion = serving.value(shared, ("confusion",), lambda: detection.confusion_figure(report.confusion))
+        st.plotly_chart(confusion, width="stretch", key="det_confusion")
         st.caption(
             "Each true box against what it was detected as. The background row holds false positives; "
             "the background column holds missed objects."
@@ -306,8 +309,14 @@ def _results(
     chosen = classes.multiselect(
         "Classes", present, format_func=lambda c: names.get(c, str(c)), key="det_classes", placeholder="All classes"
     )
-    kept = [detection.filter_detections(d, iou=nms) for d in batch.detections]
-    report = detection.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None)
+    # Everything below depends only on these: judged and drawn once for every session that asks the same.
+    shared = (_fingerprint(batch, truths), nms, conf, iou, tuple(chosen))
+    kept = serving.value(shared[:2], (), lambda: [detection.filter_detections(d, iou=nms) for d in batch.detections])
+    report = serving.value(
+        shared,
+        ("report",),
+        lambda: detection.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None),
+    )
 
     index = 0
     if st.session_state.get("det_image") not in range(len(images)):  # fewer images now, or a bad link
@@ -370,7 +379,15 @@ def _results(
             "det_png",
             "Download the picture (PNG)",
         )
-    metrics_panel(report)
+    metrics_panel(report, shared)
+
+
+def _fingerprint(batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]) -> str:
+    """A content hash of the raw detections and the ground truth: what the judged results depend on."""
+    parts = [a for d in batch.detections for a in (d.boxes, d.scores, d.classes)]
+    parts += [a for t in truths if t is not None for a in (t.boxes, t.classes)]
+    marks = [str(sorted(batch.names.items())), str([t is None for t in truths])]
+    return "|".join(marks + [serving.digest(np.asarray(a)) for a in parts])
 
 
 def _box_sliders(label: str, default: tuple[int, int, int, int], key: str) -> tuple[float, float, float, float]:

@@ -3,13 +3,12 @@
 import streamlit as st
 from PIL import Image
 
-from core import features, models, safe_text
+from core import features, models, safe_text, serving
 from core.features import (
     POOLS,
     Activations,
     ConvSettings,
     conv_kernels,
-    get_activations,
     input_sizes,
     solve,
     worked_example,
@@ -97,7 +96,9 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
 
     _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel", on_change=state.changed)
-    seen = features.channel_on_image(acts, layer, channel, cmap)
+    seen = serving.value(
+        acts, ("on image", name, channel, cmap), lambda: features.channel_on_image(acts, layer, channel, cmap)
+    )
     left, right = st.columns(2)
     enlarged = features.map_picture(layer, channel, cmap)
     left.image(
@@ -112,11 +113,12 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
     cols[2].metric("Dead channels", int((layer.peak <= 0).sum()), help="Channels that never fire on this image")
-    st.plotly_chart(features.channel_stats_figure(layer, channel), width="stretch", key="fm_stats")
+    stats = serving.value(acts, ("stats", name, channel), lambda: features.channel_stats_figure(layer, channel))
+    st.plotly_chart(stats, width="stretch", key="fm_stats")
 
 
 def _filters(model: LoadedModel, name: str) -> None:
-    kernels = conv_kernels(model, name)
+    kernels = serving.value(model.module, ("kernels", name), lambda: conv_kernels(model, name))
     out_channels, per_group = kernels.weights.shape[:2]
     views = features.KERNEL_VIEWS if per_group == 3 else features.KERNEL_VIEWS[1:]
     _keep_valid("fm_kview", views, views[0])
@@ -132,7 +134,9 @@ def _filters(model: LoadedModel, name: str) -> None:
     shown = "filter " + str(chosen) if view == features.KERNEL_VIEWS[2] else f"{out_channels} filters"
     colours = "grey = 0" if view == features.KERNEL_VIEWS[0] else "blue < 0 < red"
     left.image(
-        features.kernel_grid(kernels, view, order, chosen),
+        serving.encoded(
+            kernels, ("grid", view, by_norm, chosen), lambda: features.kernel_grid(kernels, view, order, chosen)
+        ),
         caption=f"{name}: {shown}, {view}; {colours}, each kernel scaled to its own largest weight"
         + (", strongest first." if by_norm and view != features.KERNEL_VIEWS[2] else "."),
         width="stretch",
@@ -152,7 +156,8 @@ def _filters(model: LoadedModel, name: str) -> None:
     weights = kernels.weights[chosen]
     kernel = weights.mean(axis=0) if plane == AVERAGE else weights[plane]
     title = f"filter {chosen}, " + ("averaged over inputs" if plane == AVERAGE else f"input channel {plane}")
-    right.plotly_chart(features.kernel_heatmap(kernel, title), width="stretch", key="fm_kernel")
+    heatmap = serving.value(kernels, ("heatmap", chosen, plane), lambda: features.kernel_heatmap(kernel, title))
+    right.plotly_chart(heatmap, width="stretch", key="fm_kernel")
     right.caption(
         f"Norm {kernels.norms[chosen]:.3f}. The filter's response at a position is the sum of these weights times "
         "the input under them (over every input channel), plus a bias."
@@ -191,7 +196,7 @@ def explore(
 def depth(acts: Activations, cmap: str) -> None:
     """One representative map per resolution, from the stem to the last block."""
     on_image = st.toggle("Show over the image", key="fm_strip_image", value=True)
-    panels = features.depth_strip(acts, cmap, on_image)
+    panels = serving.value(acts, ("depth", cmap, on_image), lambda: features.depth_strip(acts, cmap, on_image))
     for col, panel in zip(st.columns(len(panels)), panels, strict=True):
         c, h, w = panel.shape
         col.image(
@@ -220,7 +225,8 @@ def _arithmetic() -> None:
     padding = cols[4].number_input("Padding P", 0, 5, 1, key="fm_ca_padding")
     filters = cols[5].number_input("Filters C_out", 1, 512, 2, key="fm_ca_filters")
     pool = cols[6].selectbox("Pooling 2x2, stride 2", [NO_POOL, *POOLS], key="fm_ca_pool")
-    result = solve(ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool))
+    settings = ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool)
+    result = serving.value(settings, ("solve",), lambda: solve(settings))  # the same for every session
     st.latex(result.output_latex)
     st.latex(result.params_latex)
     for problem in result.problems:
@@ -236,7 +242,9 @@ def _arithmetic() -> None:
     if result.output is None:
         return
     small = min(size, max(8, kernel - 2 * padding))
-    example = worked_example(small, kernel, stride, padding)
+    example = serving.value(
+        (small, kernel, stride, padding), ("worked",), lambda: worked_example(small, kernel, stride, padding)
+    )
     rows, cols = example.output.shape
     _keep_valid("fm_ca_pos", range(rows * cols), 0)
     if rows * cols > 1:
@@ -244,7 +252,8 @@ def _arithmetic() -> None:
             "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
         )
     row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    st.plotly_chart(features.worked_example_figure(example, row, col), width="stretch", key="fm_ca_fig")
+    figure = serving.value(example, ("figure", row, col), lambda: features.worked_example_figure(example, row, col))
+    st.plotly_chart(figure, width="stretch", key="fm_ca_fig")
     grid = f"on a {small}x{small} grid " if small < size else ""
     st.caption(
         f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "
@@ -282,7 +291,7 @@ if picked is not None and model is not None:
         help="The image is resized and centre-cropped to this size, as the model's own preprocessing does.",
     )
     with ui.user_errors("Capturing the feature maps"), st.spinner("One forward pass captures every convolution..."):
-        acts = get_activations(model, image, size)
+        acts = serving.activations(model, image, size)  # shared by every session
 if acts is not None:
     st.caption(
         f"{acts.model} on {safe_text.markdown(caption)}: {len(acts.layers)} convolutions captured in one pass "

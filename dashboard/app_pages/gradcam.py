@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import explain, models, safe_text
-from core.explain import METHODS, Options, attribute
+from core import explain, models, safe_text, serving
+from core.explain import METHODS, Options
 from core.models import Classification, LoadedModel
 from core.viz import COLORMAPS, Legend, apply_colormap, overlay, upscale_nearest
 from dashboard import compare, exports, presenter, state, ui
@@ -45,9 +45,8 @@ class Panel(NamedTuple):
     raw: np.ndarray | None  # the map before upsampling (the layer's resolution), in [0, 1]
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Classification:
-    return models.classify(_model, image, k=5)
+    return serving.classify(_model, image, k=5)  # shared by every session, batched (core.serving)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -55,14 +54,14 @@ def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.
     return explain.model_view(_model, image)
 
 
-@st.cache_data(max_entries=64, show_spinner="Computing Grad-CAM…")
 def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: tuple, layers: tuple):
-    return explain.grad_cams(_model, image, targets, layers)
+    with st.spinner("Computing Grad-CAM…"):
+        return serving.explain(_model, image, targets, layers)  # shared by every session, batched
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
 def _attribute(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str, options):
-    return attribute(_model, image, key, target, layer, options)
+    return serving.attribute(_model, image, key, target, layer, options)
 
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")

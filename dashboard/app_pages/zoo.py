@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import models, safe_text
+from core import models, safe_text, serving
 from core.models import topk_figure, zoo_figure
 from dashboard import compare, exports, presenter, ui
 
@@ -16,7 +16,7 @@ facts = st.empty()  # one line of facts, filled once the weights are known
 def predictions(model: models.LoadedModel, image, caption: str, chart_key: str) -> None:
     """The model's top-5 on the image: the chart, the most likely class, and the note on few classes."""
     with ui.user_errors("Classification"):
-        result = models.classify(model, image, k=5)
+        result = serving.classify(model, image, k=5)  # shared by every session, batched
         best = result.top[0]
         st.plotly_chart(topk_figure(result), width="stretch", key=chart_key)
         st.markdown(

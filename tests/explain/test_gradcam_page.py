@@ -3,11 +3,11 @@
 import pytest
 import streamlit as st
 
-import core.explain
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models.classification import classify
 from core.models.loading import get_model
+from core.serving import inference as serving
 from dashboard.sidebar import RANDOM
 from tests.apptest import open_page, texts
 
@@ -22,10 +22,16 @@ def top():
 
 @pytest.fixture
 def explain_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The targets of every Grad-CAM computation the page asks core for (the page's caches start empty)."""
+    """The targets of every Grad-CAM pass core runs for the page (the shared caches start empty)."""
     st.cache_data.clear()
-    calls, real = [], core.explain.grad_cams  # the page calls it through the façade
-    monkeypatch.setattr(core.explain, "grad_cams", lambda *a, **k: calls.append(tuple(a[2])) or real(*a, **k))
+    serving.GRADCAMS.clear()
+    calls, real = [], serving.layer_cams
+
+    def spy(module, batch, targets, *args, **kwargs):
+        calls.append(tuple(targets))
+        return real(module, batch, targets, *args, **kwargs)
+
+    monkeypatch.setattr(serving, "layer_cams", spy)
     return calls
 
 
