@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.models.classification import classify
-
 from core.detection import boxes, yolo
 from core.detection import metrics as det_metrics
 from core.explain.gradcam import grad_cams as explain
@@ -20,6 +18,7 @@ from core.features.capture import capture, input_sizes
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
+from core.models.classification import classify
 from core.models.weights import default_key
 
 CONF_STEPS = (0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # where students move the YOLO confidence slider

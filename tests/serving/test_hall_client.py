@@ -6,13 +6,13 @@ import asyncio
 
 import numpy as np
 import pytest
-from core.models.classification import classify
 
 from bench.serve import offline_env, serve
 from bench.st_client import ProtocolError, StreamlitClient
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
+from core.models.classification import classify
 from core.models.weights import default_key
 from core.serving import pictures as shared_render
 

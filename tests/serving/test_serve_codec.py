@@ -6,13 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from core.models.classification import classify
 
 from core.explain.gradcam import grad_cams as explain
 from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
+from core.models.classification import classify
 from core.models.weights import default_key
 from core.serving import codec as serve_codec
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from core.models.classification import classify
 
 from bench.serve import free_port
 from core.explain.gradcam import grad_cams as explain
@@ -13,6 +12,7 @@ from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
+from core.models.classification import classify
 from core.models.weights import default_key
 from core.serving import inference as serving
 from tests.conftest import shared_path

@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 import torch
-from core.models.classification import classify
 
 from core.explain.gradcam import grad_cams as explain
 from core.features.capture import get_activations
 from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
+from core.models.classification import classify
 from core.models.weights import default_key
 from core.serving import inference as serving
 from core.util.batching import MicroBatcher, configure_threads
