@@ -10,6 +10,7 @@ pytestmark = pytest.mark.browser
 def test_record_a_dataset_and_draw_a_channel(page) -> None:
     page.set_viewport_size({"width": 1366, "height": 768})
     go_to(page, "What units learned")
+    choose(page, "Model", "Tiny VGG (classroom)")  # small and fast (the default is EfficientNet-Lite0)
     page.get_by_role("heading", name="What units learned").wait_for()
     page.get_by_role("button", name="Record the dataset").click()
     settle(page)
