@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import safe_text
 from core.detection import boxes, yolo
 from core.detection import metrics as det_metrics
 from core.explain.gradcam import grad_cams as explain
@@ -30,7 +31,7 @@ class Expected:
     """The answers for the whole hall: per sample image, per layer, per confidence threshold."""
 
     samples: tuple[str, ...]
-    top1: dict[str, str]  # sample -> "Most likely: **label** (p%)"
+    top1: dict[str, str]  # sample -> "most likely **label** (p%)", the label escaped as the page shows it
     second: dict[str, str]  # sample -> radio option text of the 2nd class, "label · p%"
     gradcam: dict[str, str]  # sample -> caption prefix "Grad-CAM of label (p%)"
     layers: tuple[str, ...]
@@ -70,7 +71,7 @@ def expected(yolo_dir: Path | None) -> Expected:
         image = load_image(sample_images()[name])
         result = classify(model, image, k=5)
         best, other = result.top[0], result.top[1]
-        top1[name] = f"Most likely: **{best.label}** ({best.probability:.1%})"
+        top1[name] = f"most likely **{safe_text.markdown(best.label)}** ({best.probability:.1%})"
         second[name] = f"{other.label} · {other.probability:.1%}"
         cams = explain(model, image, [other.index])
         gradcam[name] = f"Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%})"

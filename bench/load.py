@@ -82,8 +82,8 @@ async def session(
     await settle(page)
 
     async def top1():
-        text = await page.get_by_text("Most likely:").inner_text()
-        return f"Most likely: {expected[0]} ({expected[1]:.1%})" in text, text
+        text = await page.get_by_text("most likely").first.inner_text()
+        return f"most likely {expected[0]} ({expected[1]:.1%})" in text, text
 
     async def explained():
         chosen = page.get_by_role("radiogroup", name="Top-5 predictions").get_by_role("radio", checked=True)
