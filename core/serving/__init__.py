@@ -8,6 +8,7 @@ Pages import only this façade: ``from core import serving``.
 """
 
 from core.serving.inference import (
+    ATTRIBUTIONS,
     CLASSIFICATIONS,
     GRADCAMS,
     SERVE_ENV,
@@ -23,6 +24,7 @@ from core.serving.pictures import digest, encoded, token, value
 from core.util.shared_cache import all_stats
 
 __all__ = [
+    "ATTRIBUTIONS",
     "CLASSIFICATIONS",
     "GRADCAMS",
     "SERVE_ENV",
