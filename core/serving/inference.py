@@ -173,17 +173,19 @@ def attribute(
     top-3 and depth views) and comes back as an :class:`Attribution` like the other methods.
     """
     options = options or Options()
-    if method == "grad_cam":
-        return attribution_methods.from_grad_cam(explain(model, image, (target,), (layer,)))
     url = remote_url(model)
 
     def compute() -> Attribution:
+        if method == "grad_cam":
+            return attribution_methods.from_grad_cam(explain(model, image, (target,), (layer,)))
         if url is None:
             return attribution_methods.attribute(model, image, method, target, layer, options)
         request = {"model": serve_client.ref(model), "image": image, "method": method, "target": target}
         return serve_client.call(url, "attribute", request | {"layer": layer, "options": options})
 
-    key = ("attribution", model_id(model), image_digest(image), method, int(target), layer, options)
+    if method == "grad_cam":
+        options = Options()  # Grad-CAM has no settings: one entry whatever the others' widgets say
+    key = ("attribution", model_id(model), image_digest(image), method, target, layer, options)
     return ATTRIBUTIONS.get(key, compute)
 
 

@@ -58,6 +58,7 @@ def test_top3_on_one_scale_against_captum_and_each_on_its_own(shapes) -> None:
 def test_grad_cam_is_an_attribution_like_the_others_and_shares_the_batched_pass(shapes) -> None:
     model, image, top = shapes
     serving.GRADCAMS.clear()
+    serving.ATTRIBUTIONS.clear()
     layer = grad_cams(model, image, top[:1]).layers[0].layer
     result = serving.attribute(model, image, "grad_cam", top[0], layer)
     alone = grad_cams(model, image, top[:1], [layer])
