@@ -186,6 +186,12 @@ def clear(*keys: str) -> None:
         _store().pop(key, None)
 
 
+def keep_valid(key: str, options, default) -> None:
+    """Reset a widget's stored value to ``default`` when it is not among its ``options`` (after a model change)."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
 def link_notes() -> None:
     """Say which values of an opened link were ignored (as text: the link is anyone's)."""
     for note in st.session_state.pop(NOTES, ()):
