@@ -57,10 +57,6 @@ class Drawing(NamedTuple):
     downloads: bool = True
 
 
-def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Classification:
-    return serving.classify(_model, image, k=5)  # shared by every session, batched (core.serving)
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.Image:
     return explain.model_view(_model, image)
@@ -244,7 +240,7 @@ def _second_cam(second: LoadedModel, image: Image.Image, caption: str) -> None:
     """Grad-CAM of the second model's own prediction, at its default layer, on the same image."""
     second_id = (second.key, second.source, str(second.device))
     with ui.user_errors(f"Grad-CAM of {second.display_name}"):
-        guess = _classify(second, second_id, image).top[0]
+        guess = serving.classify(second, image, k=5).top[0]
         layer = explain.layer_choices(second.key).default
         cams = _explain(second, image, (guess.index,), (layer,))
         alpha, cmap = st.session_state.get("gc_alpha", 0.5), st.session_state.get("gc_cmap", "jet")
@@ -275,7 +271,7 @@ ui.untrained_badge(model)
 model_id = (model.key, model.source, str(model.device))
 result = picture = None
 with ui.user_errors("Classifying the image"):
-    result = _classify(model, model_id, image)
+    result = serving.classify(model, image, k=5)  # shared by every session, batched (core.serving)
     picture = _picture(model, model_id, image)
 if result is None or picture is None:
     st.stop()
@@ -299,12 +295,8 @@ context = Context(
 subject = Subject(model, model_id, image, serving.digest(image), picture, target, layer, side, stage, context)
 if view == "top3":
     _top3(subject, result)
-elif view == "depth":
-    _depth(subject)
-elif view == "sanity":
-    _sanity_check(subject)
 else:
-    _one_map(subject)
+    {"depth": _depth, "sanity": _sanity_check}.get(view, _one_map)(subject)
 if second is not None:
     with stage:
         _second_cam(second, image, image_caption)
