@@ -38,7 +38,7 @@ def scale_maps(layer: LayerMaps, shared: bool) -> ScaledMaps:
     count = len(layer.maps)
     if not shared:
         note = "Each map is scaled to its own maximum: compare where they look, not how strongly."
-        ends = ("no evidence", "own scale: each map's strongest")
+        ends = ("no evidence", "this map's strongest (own scale)")
         return ScaledMaps(layer.maps, layer.coarse, False, ends, note)
     coarse = shared_scale(layer.values)
     peak = float(np.max(layer.values)) if layer.values.size else 0.0
@@ -47,5 +47,5 @@ def scale_maps(layer: LayerMaps, shared: bool) -> ScaledMaps:
         f"The {count} maps share one colour scale, topped by the strongest value of all {count}: "
         "compare where they look and how strongly."
     )
-    ends = ("no evidence", f"one scale: strongest of the {count} maps")
+    ends = ("no evidence", f"strongest of the {count} maps (one scale)")
     return ScaledMaps(np.clip(full, 0.0, 1.0).astype(np.float32), coarse, True, ends, note)

@@ -16,6 +16,7 @@ from dashboard import gradcam_controls as controls
 VIEWS = {"map": "One map", "top3": "Top-3", "depth": "By layer", "sanity": "Sanity"}  # short: one row
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
 SANITY_STEPS = 6
+OWN_SCALES = ("no evidence", "each map's strongest (own scale)")  # colour bar ends of views with several maps
 QUESTION = "Where did the network look, and is that where you would look?"
 
 
@@ -80,22 +81,19 @@ def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
 def _panel(picture: Image.Image, panel: Panel, i: int, how: Drawing, context: Context, cell, raw_cell) -> None:
     """One overlay (and its raw map), drawn once for every session that shows the same; its download."""
     alpha, cmap = st.session_state.get("gc_alpha", 0.5), st.session_state.get("gc_cmap", "jet")
-    key = (how.stem, i, alpha, cmap)
-    blended, data = exports.shared(
-        how.owner, ("overlay", *key), lambda: overlay(picture, panel.heat, alpha, cmap), context.untrained
-    )
+    blend = lambda: overlay(picture, panel.heat, alpha, cmap)  # noqa: E731
+    blended, data = exports.shared(how.owner, ("overlay", how.stem, i, alpha, cmap), blend, context.untrained)
     cell.image(data, caption=panel.title, width="stretch")
-    facts = (*context.facts, f"colour scale: {how.ends[1]}")
-    shown = exports.Shown(blended, panel.title, facts, Legend(cmap, *how.ends), context.untrained, QUESTION)
+    legend = Legend(cmap, *how.ends)  # its high end says which scale: this map's own, or one for all
+    shown = exports.Shown(blended, panel.title, context.facts, legend, context.untrained, QUESTION)
     if i == 0:
         exports.record(shown)
     if how.downloads:
         name = f"{how.stem}.png" if raw_cell is not cell else f"{how.stem}_{i + 1}.png"
         exports.download(shown, name, f"gc_png_{i}", "Overlay (PNG)", where=cell)
     if panel.raw is not None:
-        _, raw = exports.shared(
-            how.owner, ("raw", *key), lambda: _raw_picture(panel.raw, cmap, picture.width), context.untrained
-        )
+        draw = lambda: _raw_picture(panel.raw, cmap, picture.width)  # noqa: E731 (the opacity does not change it)
+        _, raw = exports.shared(how.owner, ("raw", how.stem, i, cmap), draw, context.untrained)
         raw_cell.image(raw, caption=f"raw map, {panel.raw.shape[0]}x{panel.raw.shape[1]}", width="stretch")
 
 
@@ -189,7 +187,7 @@ def _depth(s: Subject) -> None:
         panels = [
             Panel(f"{m.layer} · {m.coarse.shape[1]}x{m.coarse.shape[2]}", m.maps[0], m.coarse[0]) for m in cams.layers
         ]
-        how = Drawing(cams, f"gradcam_depth_{s.model.key}", ("no evidence", "each map's strongest"), len(panels))
+        how = Drawing(cams, f"gradcam_depth_{s.model.key}", OWN_SCALES, len(panels))
         _draw(s.picture, panels, how, s.context)
         presenter.notice("gradcam", "depth")
         st.caption(
@@ -229,7 +227,7 @@ def _sanity_check(s: Subject) -> None:
             )
             for stage in check.stages
         ]
-        how = Drawing(request, f"sanity_{key}_{s.model.key}", ("no evidence", "each map's strongest"), 4, False)
+        how = Drawing(request, f"sanity_{key}_{s.model.key}", OWN_SCALES, 4, False)
         _draw(s.picture, panels, how, s.context)
         presenter.notice("gradcam", "sanity")
         st.plotly_chart(explain.similarity_figure(check), width="stretch", key="gc_sanity_chart")
