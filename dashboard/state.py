@@ -120,6 +120,7 @@ def params() -> tuple[Param, ...]:
         Param("method", "gc_method", default="grad_cam", choices=_explain_methods),
         Param("gc_cmap", "gc_cmap", default="jet", choices=COLORMAPS),
         Param("opacity", "gc_alpha", kind=float, default=0.5, low=0.0, high=1.0),
+        Param("own_scales", "gc_own_scale", kind=bool, default=False),
         Param("epochs", "tl_epochs", kind=int, default=5, low=1, high=int(EPOCHS.value)),
         Param("conf", "det_conf", kind=float, default=0.25, low=0.01, high=1.0),
         Param("nms", "det_nms", kind=float, default=0.7, low=0.1, high=1.0),

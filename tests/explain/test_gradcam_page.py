@@ -120,6 +120,7 @@ def test_top3_share_one_colour_scale_by_default_and_can_each_have_their_own(top)
     assert _legend_end(at) == "strongest of the 3 maps (one scale)"  # burnt into the exported slide
     at.toggle(key="gc_own_scale").set_value(True).run()
     assert not at.exception and "Each map is scaled to its own maximum" in texts(at)
+    assert at.query_params["own_scales"] == "1"  # a shared link keeps the choice
     assert _legend_end(at) == "this map's strongest (own scale)"
     own = [image.value for image in at.image]
     assert own != shared and [c for c in captions(at) if " · " in c] == [
