@@ -110,7 +110,6 @@ def ball_model() -> detection.YoloModel:
     return detection.load_model(shared_path("weights") / "ball_yolov9t.pt")
 
 
-@pytest.mark.slow
 def test_a_box_cam_is_computed_once_per_model_image_and_method(ball_model, bus) -> None:
     computed, drawn = Misses(serving.HOOD), Misses(PICTURES)
     raw = hood.raw_output(ball_model, bus)
