@@ -58,19 +58,9 @@ class Drawing(NamedTuple):
     downloads: bool = True
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.Image:
-    return explain.model_view(_model, image)
-
-
 def _explain(model: LoadedModel, image: Image.Image, targets: tuple, layers: tuple):
     with st.spinner("Computing Grad-CAM…"):
         return serving.explain(model, image, targets, layers)  # shared by every session, batched
-
-
-@st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")
-def _sanity(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str):
-    return explain.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
 
 
 def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
@@ -115,16 +105,12 @@ def _draw(picture: Image.Image, panels: list[Panel], how: Drawing, context: Cont
     right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap", on_change=state.changed)
 
 
-@st.cache_data(max_entries=16, show_spinner="Timing a warm pass of the model…")
-def _pass_times(_model: LoadedModel, model_id: tuple, size: tuple[int, int]) -> explain.PassTimes:
-    return explain.measure_passes(_model, size)
-
-
 def _one_map(s: Subject) -> None:
     options = controls.options()  # as their widgets below were last set
     size = (s.picture.height, s.picture.width)
     costs = {k: m.cost(options, size) for k, m in METHODS.items()}
-    times = _pass_times(s.model, s.model_id, size)
+    with st.spinner("Timing a warm pass of the model…"):
+        times = serving.pass_times(s.model, size)  # timed once per model and size, for every session
     with s.controls:
         key = st.radio(
             "Method",
@@ -218,7 +204,8 @@ def _sanity_check(s: Subject) -> None:
         if st.session_state.get("gc_sanity_requested") != request:
             return
     with s.stage, ui.user_errors("The sanity check"):
-        check = _sanity(s.model, s.model_id, s.image, key, s.target, s.layer)
+        with st.spinner("Randomising the weights, layer group by layer group…"):
+            check = serving.sanity_check(s.model, s.image, key, s.target, s.layer, SANITY_STEPS)  # shared
         panels = [Panel("original", check.original, None)] + [
             Panel(
                 f"down to {stage.label} · " + ("flat map" if np.isnan(stage.spearman) else f"ρ = {stage.spearman:.2f}"),
@@ -230,13 +217,13 @@ def _sanity_check(s: Subject) -> None:
         how = Drawing(request, f"sanity_{key}_{s.model.key}", OWN_SCALES, 4, False)
         _draw(s.picture, panels, how, s.context)
         presenter.notice("gradcam", "sanity")
-        st.plotly_chart(explain.similarity_figure(check), width="stretch", key="gc_sanity_chart")
+        figure = serving.value(check, ("similarity",), lambda: explain.similarity_figure(check))
+        st.plotly_chart(figure, width="stretch", key="gc_sanity_chart")
         st.caption(explain.verdict(check, s.model.trained))
 
 
 def _second_cam(second: LoadedModel, image: Image.Image, caption: str) -> None:
     """Grad-CAM of the second model's own prediction, at its default layer, on the same image."""
-    second_id = (second.key, second.source, str(second.device))
     with ui.user_errors(f"Grad-CAM of {second.display_name}"):
         guess = serving.classify(second, image, k=5).top[0]
         layer = explain.layer_choices(second.key).default
@@ -245,7 +232,7 @@ def _second_cam(second: LoadedModel, image: Image.Image, caption: str) -> None:
         heat, data = exports.shared(
             cams,
             ("second", alpha, cmap),
-            lambda: overlay(_picture(second, second_id, image), cams.layers[0].maps[0], alpha, cmap),
+            lambda: overlay(serving.model_view(second, image), cams.layers[0].maps[0], alpha, cmap),
             not second.trained,
         )
         title = f"{second.display_name}: Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%}) at {layer}"
@@ -270,7 +257,7 @@ model_id = (model.key, model.source, str(model.device))
 result = picture = None
 with ui.user_errors("Classifying the image"):
     result = serving.classify(model, image, k=5)  # shared by every session, batched (core.serving)
-    picture = _picture(model, model_id, image)
+    picture = serving.model_view(model, image)  # the crop the model sees, shared by every session
 if result is None or picture is None:
     st.stop()
 

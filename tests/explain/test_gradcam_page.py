@@ -144,3 +144,27 @@ def test_two_sessions_showing_the_same_overlay_encode_it_once(explain_calls) -> 
     second.slider(key="gc_alpha").set_value(0.8).run()
     assert PICTURES.stats()["misses"] == recoloured + 1  # another opacity: a new overlay (its raw map is the same)
     assert len(explain_calls) == 1  # and never a new pass
+
+
+def test_two_sessions_running_the_same_sanity_check_randomise_once() -> None:
+    from core.serving import EXTRAS
+
+    def sanity(method: str = "grad_cam"):
+        at = open_page("gradcam", **STATE)
+        at.segmented_control(key="gc_view").set_value("sanity").run()
+        if method != "grad_cam":
+            at.segmented_control(key="gc_sanity_method").set_value(method).run()
+        at.button(key="gc_sanity_run").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return at
+
+    EXTRAS.clear()
+    start = EXTRAS.stats()["misses"]
+    first = sanity()
+    computed = EXTRAS.stats()["misses"]
+    assert computed >= start + 2  # the crop and the sanity check (and the pass timing of the first view)
+    second = sanity()
+    assert EXTRAS.stats()["misses"] == computed  # the second student: the same check, not randomised again
+    assert captions(second) == captions(first) and [i.value for i in second.image] == [i.value for i in first.image]
+    sanity("saliency")
+    assert EXTRAS.stats()["misses"] == computed + 1  # another method: a check of its own
