@@ -51,8 +51,9 @@ def curves_figure(strategies: dict[str, StrategyRecord], epochs: int, pretrained
     styled(fig, height=400)
     fig.update_annotations(font=FONT)  # the panels' titles
     fig.update_layout(
-        margin={"t": 40 if pretrained else 80, "l": 10, "r": 10, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2},
+        # the legend at the figure's foot, below the axes' ticks and titles whatever the theme does to them
+        margin={"t": 40 if pretrained else 80, "l": 10, "r": 10, "b": 125},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0},
     )
     if not pretrained:
         fig.update_layout(

@@ -145,15 +145,22 @@ def test_first_screen_presenter_lesson_and_worksheet(page) -> None:
 
 
 def train_shapes(page, epochs: int) -> None:
-    """A short run of the fast classroom model on the generated shapes, from the sidebar's form; waits for its end."""
+    """A short run of the fast classroom model on the generated shapes, from the sidebar's form; waits for its end.
+
+    Both transfer strategies at the smallest image size (no baseline from scratch): seconds on a busy CPU.
+    """
     choose(page, "Model", "Tiny VGG (classroom)")
-    slider = page.get_by_role("slider", name="Epochs")
-    slider.focus()
-    for _ in range(int(slider.get_attribute("aria-valuetext")) - epochs):  # inside a form: no rerun per key
-        slider.press("ArrowLeft")
+    page.get_by_test_id("stSidebar").get_by_role("button", name="From scratch").click()  # a form: no rerun
+    for name, steps in (("Epochs", None), ("Image size (px)", 10)):
+        slider = page.get_by_role("slider", name=name)
+        slider.focus()
+        for _ in range(steps or int(slider.get_attribute("aria-valuetext")) - epochs):
+            slider.press("ArrowLeft")
+    assert page.get_by_role("slider", name="Image size (px)").get_attribute("aria-valuetext") == "64"
     page.get_by_role("button", name="Train", exact=True).click()
     ended = page.get_by_test_id("stAlertContentSuccess").or_(page.get_by_test_id("stAlertContentError"))
-    ended.or_(page.get_by_test_id("stAlertContentWarning")).first.wait_for(timeout=180_000)
+    ended.or_(page.get_by_test_id("stAlertContentWarning")).first.wait_for(timeout=300_000)
+    page.get_by_test_id("stDataFrame").first.wait_for()  # the comparison: the page's rerun after the run's end
     settle(page)
 
 
