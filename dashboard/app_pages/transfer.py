@@ -1,8 +1,5 @@
-"""Transfer learning lab: feature extraction and fine-tuning trained side by side on the same data.
-
-The first screen is for the picture: the run's curves and the comparison come first; the data and
-the training form are in the sidebar, the data's details and the results' details below.
-"""
+"""Transfer learning lab: feature extraction and fine-tuning side by side on the same data. The first screen is
+the run's curves and comparison; the data and the training form are in the sidebar, the details below."""
 
 import streamlit as st
 
@@ -43,6 +40,9 @@ GUIDE = """
 |---|---|---|
 | **little data** | feature extraction: train a new head on frozen features | fine-tune only the last blocks |
 | **lots of data** | fine-tune the whole network, small learning rate | fine-tune everything, or train from scratch |
+
+Pretrained features are generic near the input (edges, textures) and specific near the output. The less data
+and the closer it is to ImageNet, the more of the network you can keep frozen.
 """
 
 
@@ -290,10 +290,6 @@ st.subheader("Why a frozen backbone works")
 embedding_section(selected)
 st.subheader("Which strategy?")
 st.markdown(GUIDE)
-st.caption(
-    "Pretrained features are generic near the input (edges, textures) and specific near the output. "
-    "The less data and the closer it is to ImageNet, the more of the network you can keep frozen."
-)
 with st.sidebar:
     train_section(selected)
 with results:
