@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import functools
 import secrets
+from pathlib import Path
 
 import streamlit as st
 
 from core import models, safe_text
-from core.config import EPOCHS, Param, decode, encode
+from core.config import EPOCHS, Param, decode, encode, get_settings
 from core.io import sample_images
 from core.util import BrowserStore
 from core.viz import COLORMAPS
@@ -240,9 +241,14 @@ def reset_button(prefix: str, label: str = "Reset this page") -> None:
 # --- per-browser data on the server -------------------------------------------------------------
 
 
-@st.cache_resource
+@st.cache_resource(max_entries=4)
+def _browser_store_in(folder: str) -> BrowserStore:
+    return BrowserStore(Path(folder))
+
+
 def _browser_store() -> BrowserStore:
-    return BrowserStore()
+    """The server's per-browser store, kept under the app's home folder so that a restart finds it."""
+    return _browser_store_in(str(get_settings().home / "browsers"))
 
 
 def browser_id() -> str:
