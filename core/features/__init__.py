@@ -3,14 +3,8 @@ live, and their pictures; what units learned: their strongest dataset patches an
 
 from core.features.capture import Activations, ConvMaps, Kernels, conv_kernels, get_activations, input_sizes
 from core.features.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
-from core.features.dataset_examples import (
-    Example,
-    UnitMaxima,
-    channel_examples,
-    dataset_maxima,
-    examples_grid,
-    find_cached_maxima,
-)
+from core.features.dataset_examples import dataset_maxima, find_cached_maxima
+from core.features.example_patches import Example, channel_examples, examples_grid
 from core.features.feature_vis import FeatureVis, find_cached_vis, objective_figure, to_picture, visualise
 from core.features.live_cell import LiveCell, PoolCell, Sweep, explain_cell, sweep
 from core.features.live_conv import LayerTrace, get_trace
@@ -33,6 +27,7 @@ from core.features.pictures import (
     map_picture,
     worked_example_figure,
 )
+from core.features.unit_maxima import UnitMaxima
 
 __all__ = [
     "KERNEL_VIEWS",

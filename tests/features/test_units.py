@@ -11,7 +11,10 @@ from core.datasets.folders import DatasetChoice, Sample
 from core.datasets.image_sets import SAMPLES_LABEL, ImageSet, image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import dataset_examples as de
+from core.features import example_patches as ep
 from core.features import feature_vis as fvis
+from core.features import unit_maxima as um
+from core.features import vis_params as vp
 from core.models.loading import get_model
 from core.util.hooks import capture_outputs
 from tests import tiny_models
@@ -28,7 +31,7 @@ def _brute_force(model, images: ImageSet, size: int, relus: dict[str, str]) -> d
     return {conv: outputs[relu].numpy() for conv, relu in relus.items()}
 
 
-def _check_against(result: de.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
+def _check_against(result: um.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
     for layer, full in maps.items():
         n, c, h, w = full.shape
         assert result.shapes[layer] == (h, w)
@@ -68,7 +71,7 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
         f"features.conv_{b}_{c}": f"features.relu_{b}_{c}" for b, n in ((1, 2), (2, 2), (3, 3)) for c in range(1, n + 1)
     }
     _check_against(result, _brute_force(model, images, 64, relus))
-    examples = de.channel_examples(model, result, "features.conv_1_1", 3)
+    examples = ep.channel_examples(model, result, "features.conv_1_1", 3)
     assert len(examples) == 9 and [e.value for e in examples] == sorted((e.value for e in examples), reverse=True)
     for example in examples:  # a 3x3 conv at stride 1: the 3x3 window centred on the unit, clipped to the image
         row, col = example.unit
@@ -77,11 +80,11 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
             example.window[3] - example.window[1] + 1,
             example.window[2] - example.window[0] + 1,
         )
-    deep = de.channel_examples(model, result, "features.conv_3_3", 0, k=4)
+    deep = ep.channel_examples(model, result, "features.conv_3_3", 0, k=4)
     assert len(deep) == 4 and all(e.patch.width > 20 for e in deep)
     lines = result.csv("features.conv_1_1", 3).splitlines()
     assert lines[0] == "rank,image,max,row,col" and len(lines) == 1 + len(images.samples)
-    assert de.examples_grid(examples).size == (3 * 132 - 4, 3 * 132 - 4)
+    assert ep.examples_grid(examples).size == (3 * 132 - 4, 3 * 132 - 4)
     with pytest.raises(ValueError, match="channel must be between 0 and 15"):
         result.top("features.conv_1_1", 16)
     with pytest.raises(ValueError, match="was not recorded"):
@@ -94,7 +97,7 @@ def test_a_cancelled_pass_leaves_no_partial_cache(tmp_path) -> None:
     checks = []
     with tiny_models.registered() as key:
         model = get_model(key, pretrained=False)
-        with pytest.raises(de.Cancelled):
+        with pytest.raises(um.Cancelled):
             de.dataset_maxima(model, images, 16, cancel=lambda: checks.append(1) or len(checks) > 1)
         assert len(checks) == 2 and hook_count(model.module) == 0
         folder = get_settings().home / "unit-examples"
@@ -130,7 +133,7 @@ def test_feature_vis_raises_the_objective_stays_an_image_and_leaves_no_hooks() -
     assert [s for s, _ in frames] == [8, 16] and frames[-1][1].shape == (64, 64, 3)
     assert hook_count(model.module) == 0 and [p.requires_grad for p in model.module.parameters()] == flags
     assert all(p.grad is None for p in model.module.parameters())
-    assert not any(isinstance(m, fvis.RedirectedReLU) for m in model.module.modules())  # the shared model untouched
+    assert not any(isinstance(m, vp.RedirectedReLU) for m in model.module.modules())  # the shared model untouched
     # The result is what the model itself (no hooks of ours, no redirected ReLU) sees: relu_3_3 after conv_3_3.
     grey = _mean_of(model, "features.relu_3_3", 7, fvis.to_picture(np.full((64, 64, 3), 0.5)))
     assert _mean_of(model, "features.relu_3_3", 7, result.picture) > grey + 0.1
@@ -148,7 +151,7 @@ def test_feature_vis_hooks_go_after_an_error_and_a_cancel_saves_nothing() -> Non
     with pytest.raises(RuntimeError, match="progress failed"):
         fvis.visualise(model, "features.conv_1_1", 1, size=64, steps=8, progress=boom, every=2)
     assert hook_count(model.module) == 0
-    with pytest.raises(de.Cancelled):
+    with pytest.raises(um.Cancelled):
         fvis.visualise(model, None, 2, size=64, steps=8, cancel=lambda: True)
     assert fvis.find_cached_vis(model, None, 2, 64, 8) is None and hook_count(model.module) == 0
     for layer, channel, message in (
@@ -184,3 +187,14 @@ def test_the_picture_of_a_class_is_classified_as_that_class() -> None:
     with torch.no_grad():
         probabilities = torch.softmax(model.module(model.to_input(result.picture)), dim=1)[0]
     assert int(probabilities.argmax()) == star and probabilities[star] > 0.8
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 1, 1), (3, 5, 4, 4), (2, 3, 7, 9), (2, 3, 40, 33)])
+def test_each_channel_reduction_equals_numpy_max_and_argmax(shape) -> None:
+    maps = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    maps[:, 1] = 0.0  # a dead channel: every place ties, the first one is reported
+    values, where, hw = de._reduce(maps)
+    flat = maps.flatten(2).numpy()
+    assert hw == shape[2:] and where.dtype == torch.int32 and values.dtype == torch.float32
+    np.testing.assert_array_equal(values.numpy(), flat.max(axis=2))
+    np.testing.assert_array_equal(where.numpy(), flat.argmax(axis=2))
