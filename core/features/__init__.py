@@ -8,6 +8,7 @@ from core.features.example_patches import Example, channel_examples, examples_gr
 from core.features.feature_vis import FeatureVis, find_cached_vis, objective_figure, to_picture, visualise
 from core.features.live_cell import LiveCell, PoolCell, Sweep, explain_cell, sweep
 from core.features.live_conv import LayerTrace, get_trace
+from core.features.live_pick import picked_unit, unit_map_figure
 from core.features.live_pictures import (
     contributions_figure,
     field_on_image,
@@ -65,11 +66,13 @@ __all__ = [
     "map_with_unit",
     "objective_figure",
     "patch_figure",
+    "picked_unit",
     "pool_figure",
     "solve",
     "sweep",
     "sweep_figure",
     "to_picture",
+    "unit_map_figure",
     "visualise",
     "worked_example",
     "worked_example_figure",
