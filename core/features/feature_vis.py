@@ -5,7 +5,9 @@ the map the features page shows: after the BatchNorm and ReLU that follow it) or
 logit. As in Lucent (``optvis/param/spatial.py``, ``param/color.py``, ``transform.py``) the
 image is parametrised in a decorrelated space, a Fourier spectrum scaled by 1/frequency over
 decorrelated colours squashed by a sigmoid, and every step sees it padded, jittered, scaled
-and rotated at random, so what survives is a feature, not adversarial noise.
+and rotated at random, so what survives is a feature, not adversarial noise (``style="texture"``).
+With ``style="shape"`` only an outline is optimised, one object painted in random colours
+(:mod:`core.features.vis_shape`): what a class of the shapes model looks like, not its texture.
 
 Only the image parameters are optimised: gradients flow to the input through the shared,
 frozen weights, on a private view of the module (:func:`core.models.loading.private_view`), whose
@@ -31,12 +33,14 @@ from core.config.settings import get_settings
 from core.datasets.tensors import Preprocess
 from core.features.conv_maps import record_conv_maps
 from core.features.unit_maxima import Cancelled, atomic_savez, weights_digest
-from core.features.vis_params import FourierImage, redirect_relus, robustness
+from core.features.vis_params import FourierImage, redirect_relus
+from core.features.vis_shape import ShapeImage
 from core.models.loading import LoadedModel, private_view
 from core.util.hooks import conv_layers
 from core.viz.theme import styled
 
 MAX_STEPS = 1024
+STYLES = {"texture": (FourierImage, 0.05), "shape": (ShapeImage, 0.1)}  # parametrisation, its learning rate
 Progress = Callable[[int, int, np.ndarray], object]
 
 
@@ -90,6 +94,7 @@ class FeatureVis:
     final: float  # objective on the result, untransformed
     seconds: float
     cached: bool = False
+    style: str = "texture"
 
     @property
     def picture(self) -> Image.Image:
@@ -107,7 +112,9 @@ def to_picture(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(image * 255), 0, 255).astype(np.uint8))
 
 
-def _check(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> None:
+def _check(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}.")
     if layer is None:
         count = len(model.categories) or channel + 1
         what = "class"
@@ -131,29 +138,33 @@ def visualise(
     size: int = 128,
     steps: int = 128,
     *,
-    lr: float = 0.05,
+    lr: float | None = None,
     seed: int = 0,
+    style: str = "texture",
     progress: Progress | None = None,
     every: int = 8,
     cancel: Callable[[], bool] | None = None,
 ) -> FeatureVis:
     """Optimise an image that excites ``channel`` of ``layer`` (or class ``channel`` when ``layer`` is None).
 
-    Cached on disk per (weights, layer, channel, size, steps, seed, lr).
+    Cached on disk per (weights, layer, channel, size, steps, seed, lr, style).
 
     Args:
+        lr: Adam's learning rate (default: the style's own, :data:`STYLES`).
+        style: ``"texture"`` (Lucid's decorrelated Fourier image) or ``"shape"`` (one object's outline).
         progress: called every ``every`` steps and at the end with (step, steps, image (H, W, 3)).
         cancel: checked before every step; True stops with :class:`Cancelled`, nothing saved.
 
     Raises:
-        ValueError: unknown layer, channel out of range, size or steps out of range.
+        ValueError: unknown layer or style, channel out of range, size or steps out of range.
         Cancelled: ``cancel()`` returned True.
     """
-    _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed, lr)
+    _check(model, layer, channel, size, steps, style)
+    lr = STYLES[style][1] if lr is None else lr
+    path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
     if path.is_file():
-        return _load(path, model, layer, channel)
-    return _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path)
+        return _load(path, model, layer, channel, style)
+    return _optimise(model, (layer, channel, size, steps, lr, seed, style), progress, every, cancel, path)
 
 
 def find_cached_vis(
@@ -163,21 +174,24 @@ def find_cached_vis(
     size: int = 128,
     steps: int = 128,
     seed: int = 0,
-    lr: float = 0.05,
+    lr: float | None = None,
+    style: str = "texture",
 ) -> FeatureVis | None:
     """The result :func:`visualise` stored for these settings, or None when there is none yet."""
-    _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed, lr)
-    return _load(path, model, layer, channel) if path.is_file() else None
+    _check(model, layer, channel, size, steps, style)
+    lr = STYLES[style][1] if lr is None else lr
+    path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
+    return _load(path, model, layer, channel, style) if path.is_file() else None
 
 
-def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path) -> FeatureVis:
+def _optimise(model: LoadedModel, settings: tuple, progress, every: int, cancel, path) -> FeatureVis:
+    layer, channel, size, steps, lr, seed, style = settings
     view, device = redirect_relus(private_view(model)), model.device
     preprocess = Preprocess.for_model(model.transforms, size)
     mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocess.std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
-    param = FourierImage(size, seed, device)
-    optimizer = torch.optim.Adam([param.spectrum], lr=lr)
+    param = STYLES[style][0](size, seed, device)
+    optimizer = torch.optim.Adam(param.parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = []
     started = time.perf_counter()
@@ -188,41 +202,38 @@ def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, can
             if cancel is not None and cancel():
                 raise Cancelled("Feature visualisation cancelled; nothing was saved.")
             optimizer.zero_grad(set_to_none=True)
-            value = objective(view, (robustness(param(), generator) - mean) / std, layer, channel)
-            (-value).backward()
+            value = objective(view, (param.view(generator) - mean) / std, layer, channel)
+            (param.penalty() - value).backward()
             optimizer.step()
             history.append(float(value.detach()))
             if progress is not None and (step % every == 0 or step == steps):
                 progress(step, steps, _image(param))
         with torch.no_grad():
             final = float(objective(view, (param() - mean) / std, layer, channel))
+    seconds = time.perf_counter() - started
     result = FeatureVis(
-        model.display_name,
-        layer,
-        channel,
-        _image(param),
-        np.array(history, np.float32),
-        start,
-        final,
-        time.perf_counter() - started,
-    )
+        model.display_name, layer, channel, _image(param), np.array(history, np.float32), start, final, seconds,
+        style=style,
+    )  # fmt: skip
     atomic_savez(path, image=result.image, history=result.history, values=np.array([start, final, result.seconds]))
     return result
 
 
-def _image(param: FourierImage) -> np.ndarray:
+def _image(param: FourierImage | ShapeImage) -> np.ndarray:
     with torch.no_grad():
         return param()[0].permute(1, 2, 0).float().cpu().numpy()
 
 
-def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float):
-    name = f"{model.key}-{weights_digest(model)}-{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}.npz"
+def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float,
+                style: str):  # fmt: skip
+    what = f"{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}" + ("" if style == "texture" else f"-{style}")
+    name = f"{model.key}-{weights_digest(model)}-{what}.npz"
     return get_settings().home / "feature-vis" / name
 
 
-def _load(path, model: LoadedModel, layer: str | None, channel: int) -> FeatureVis:
+def _load(path, model: LoadedModel, layer: str | None, channel: int, style: str) -> FeatureVis:
     with np.load(path, allow_pickle=False) as data:
         start, final, seconds = (float(v) for v in data["values"])
         return FeatureVis(
-            model.display_name, layer, channel, data["image"], data["history"], start, final, seconds, True
+            model.display_name, layer, channel, data["image"], data["history"], start, final, seconds, True, style
         )

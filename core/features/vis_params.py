@@ -38,6 +38,17 @@ class FourierImage:
         image = torch.fft.irfftn(spectrum, s=(self.size, self.size), norm="ortho")[..., : self.size, : self.size] / 4
         return torch.sigmoid(torch.einsum("bchw,dc->bdhw", image, self.color))
 
+    @property
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.spectrum]
+
+    def view(self, generator: torch.Generator) -> torch.Tensor:
+        """What one optimisation step shows the model: the image under :func:`robustness`."""
+        return robustness(self(), generator)
+
+    def penalty(self) -> torch.Tensor | float:
+        return 0.0
+
 
 def robustness(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Lucent's standard transforms: pad 12 (grey), jitter 8, scale, rotate, jitter 4."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from core.config.settings import get_settings
+from core.datasets import shapes
 from core.datasets.folders import DatasetChoice, Sample
 from core.datasets.image_sets import SAMPLES_LABEL, ImageSet, image_sources, load_image_set
 from core.datasets.tensors import Preprocess
@@ -15,6 +16,7 @@ from core.features import example_patches as ep
 from core.features import feature_vis as fvis
 from core.features import unit_maxima as um
 from core.features import vis_params as vp
+from core.features import vis_shape as vs
 from core.models.loading import get_model
 from core.util.hooks import capture_outputs
 from tests import tiny_models
@@ -178,15 +180,51 @@ def test_a_colour_selective_first_layer_channel_wants_its_colour() -> None:
         assert torch.nn.functional.cosine_similarity(mean, colour[channel], dim=0) > 0.5, channel
 
 
+def _spread(mask: np.ndarray) -> float:
+    """How far the outline strays from a circle: the spread (std / mean) of the object's largest radius
+    from its centroid over 32 directions; 0 for a disc, large for a star's points."""
+    ys, xs = np.nonzero(mask)
+    dy, dx = ys - ys.mean(), xs - xs.mean()
+    bins = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * 32).astype(int) % 32
+    radii = np.zeros(32)
+    np.maximum.at(radii, bins, np.hypot(dy, dx))
+    return float(radii.std() / radii.mean())
+
+
 @pytest.mark.slow
-def test_the_picture_of_a_class_is_classified_as_that_class() -> None:
+def test_the_picture_of_a_class_is_that_class_and_has_its_shape() -> None:
+    """Oracle: the classroom model calls the picture of a class that class (p > 0.8), and the object in it
+    (pixels nearer the object's colour than the background's) has the outline statistic of the class's own
+    drawings from core.datasets.shapes: nearer to its class's mean than to the other class's."""
     model = get_model("tiny_vgg")
-    star = model.categories.index("star")
-    result = fvis.visualise(model, None, star, size=64, steps=64)
-    assert result.final > result.start and result.image.min() >= 0 and result.image.max() <= 1
+    own = {name: np.mean([_spread(shapes._mask(name, np.random.default_rng(i), 64) > 0.5) for i in range(30)])
+           for name in ("circle", "star")}  # fmt: skip
+    background, colour = (np.array(c) for c in vs.SHOWN)
+    found = {}
+    for name, other in (("circle", "star"), ("star", "circle")):
+        category = model.categories.index(name)
+        result = fvis.visualise(model, None, category, size=64, steps=128, style="shape")
+        assert result.final > result.start and result.image.min() >= 0 and result.image.max() <= 1
+        with torch.no_grad():
+            probabilities = torch.softmax(model.module(model.to_input(result.picture)), dim=1)[0]
+        assert int(probabilities.argmax()) == category and probabilities[category] > 0.8, name
+        mask = np.linalg.norm(result.image - background, axis=2) > np.linalg.norm(colour - background) / 2
+        assert 0.02 < mask.mean() < 0.3, name  # one object, not the whole picture
+        found[name] = _spread(mask)
+        assert abs(found[name] - own[name]) < abs(found[name] - own[other]), (name, found, own)
+    assert found["circle"] < found["star"]
+
+
+def test_shape_style_is_an_image_in_range_with_a_penalty_and_unknown_styles_are_refused() -> None:
+    param = vs.ShapeImage(48, 0, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        probabilities = torch.softmax(model.module(model.to_input(result.picture)), dim=1)[0]
-    assert int(probabilities.argmax()) == star and probabilities[star] > 0.8
+        images, area, penalty = (param(), param.view(generator)), float(param.mask().mean()), float(param.penalty())
+    for image in images:
+        assert image.shape == (1, 3, 48, 48) and float(image.min()) >= 0 and float(image.max()) <= 1
+    assert 0 < area < vs.MAX_AREA and penalty >= 0
+    with pytest.raises(ValueError, match="style must be one of texture, shape"):
+        fvis.visualise(get_model("tiny_vgg"), None, 0, size=64, steps=8, style="cubist")
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 1, 1), (3, 5, 4, 4), (2, 3, 7, 9), (2, 3, 40, 33)])
