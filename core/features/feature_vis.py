@@ -31,6 +31,7 @@ from torch import nn
 
 from core.config.settings import get_settings
 from core.datasets.tensors import Preprocess
+from core.features.capture import input_sizes
 from core.features.conv_maps import record_conv_maps
 from core.features.unit_maxima import Cancelled, atomic_savez, weights_digest
 from core.features.vis_params import FourierImage, redirect_relus
@@ -40,7 +41,7 @@ from core.util.hooks import conv_layers
 from core.viz.theme import styled
 
 MAX_STEPS = 1024
-STYLES = {"texture": (FourierImage, 0.05), "shape": (ShapeImage, 0.1)}  # parametrisation, its learning rate
+STYLES = {"texture": 0.05, "shape": 0.1}  # each parametrisation's learning rate
 Progress = Callable[[int, int, np.ndarray], object]
 
 
@@ -160,7 +161,7 @@ def visualise(
         Cancelled: ``cancel()`` returned True.
     """
     _check(model, layer, channel, size, steps, style)
-    lr = STYLES[style][1] if lr is None else lr
+    lr = STYLES[style] if lr is None else lr
     path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
     if path.is_file():
         return _load(path, model, layer, channel, style)
@@ -179,7 +180,7 @@ def find_cached_vis(
 ) -> FeatureVis | None:
     """The result :func:`visualise` stored for these settings, or None when there is none yet."""
     _check(model, layer, channel, size, steps, style)
-    lr = STYLES[style][1] if lr is None else lr
+    lr = STYLES[style] if lr is None else lr
     path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
     return _load(path, model, layer, channel, style) if path.is_file() else None
 
@@ -190,14 +191,17 @@ def _optimise(model: LoadedModel, settings: tuple, progress, every: int, cancel,
     preprocess = Preprocess.for_model(model.transforms, size)
     mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocess.std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
-    param = STYLES[style][0](size, seed, device)
+    if style == "shape":
+        param: FourierImage | ShapeImage = ShapeImage(size, seed, device, work=input_sizes(model)[0])
+    else:
+        param = FourierImage(size, seed, device)
     optimizer = torch.optim.Adam(param.parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = []
     started = time.perf_counter()
     with torch.enable_grad():
         with torch.no_grad():
-            start = float(objective(view, (param() - mean) / std, layer, channel))
+            start = float(objective(view, (param.seen() - mean) / std, layer, channel))
         for step in range(1, steps + 1):
             if cancel is not None and cancel():
                 raise Cancelled("Feature visualisation cancelled; nothing was saved.")
@@ -209,7 +213,7 @@ def _optimise(model: LoadedModel, settings: tuple, progress, every: int, cancel,
             if progress is not None and (step % every == 0 or step == steps):
                 progress(step, steps, _image(param))
         with torch.no_grad():
-            final = float(objective(view, (param() - mean) / std, layer, channel))
+            final = float(objective(view, (param.seen() - mean) / std, layer, channel))
     seconds = time.perf_counter() - started
     result = FeatureVis(
         model.display_name, layer, channel, _image(param), np.array(history, np.float32), start, final, seconds,

@@ -42,6 +42,10 @@ class FourierImage:
     def parameters(self) -> list[torch.Tensor]:
         return [self.spectrum]
 
+    def seen(self) -> torch.Tensor:
+        """The clean image as the model is shown it (the image itself)."""
+        return self()
+
     def view(self, generator: torch.Generator) -> torch.Tensor:
         """What one optimisation step shows the model: the image under :func:`robustness`."""
         return robustness(self(), generator)

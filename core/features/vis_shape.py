@@ -28,12 +28,16 @@ NOISE = 0.05
 
 
 class ShapeImage:
-    """A ``(1, 3, size, size)`` image in [0, 1]: a mask painted in two colours (see the module)."""
+    """A ``(1, 3, size, size)`` image in [0, 1]: a mask painted in two colours (see the module).
 
-    def __init__(self, size: int, seed: int, device: torch.device) -> None:
+    The mask is optimised as the model sees it at ``work`` px (its own input size: a model of
+    64 px shapes knows them at that scale) and drawn at ``size`` px from the same coarse logits.
+    """
+
+    def __init__(self, size: int, seed: int, device: torch.device, work: int | None = None) -> None:
         line = torch.linspace(-1, 1, GRID)
         yy, xx = torch.meshgrid(line, line, indexing="ij")
-        self.size = size
+        self.size, self.work = size, work or size
         self.logits = (1.0 - 6.0 * (xx**2 + yy**2)).view(1, 1, GRID, GRID).to(device).requires_grad_(True)
         self.shown = torch.tensor(SHOWN, device=device).view(2, 1, 3, 1, 1)
         self.device = device
@@ -42,21 +46,27 @@ class ShapeImage:
     def parameters(self) -> list[torch.Tensor]:
         return [self.logits]
 
-    def soft_mask(self) -> torch.Tensor:
-        """The object's coverage of each pixel, ``(1, 1, size, size)`` in [0, 1]."""
-        up = F.interpolate(self.logits, size=(self.size, self.size), mode="bicubic", align_corners=False)
+    def soft_mask(self, side: int | None = None) -> torch.Tensor:
+        """The object's coverage of each pixel, ``(1, 1, side, side)`` in [0, 1] (default side: ``work``)."""
+        side = side or self.work
+        up = F.interpolate(self.logits, size=(side, side), mode="bicubic", align_corners=False)
         return torch.sigmoid(SHARPNESS * up)
 
-    def mask(self) -> torch.Tensor:
+    def mask(self, side: int | None = None) -> torch.Tensor:
         """:meth:`soft_mask` thresholded at 1/2, with its gradient (straight-through): the model always sees
         a crisp object of one colour, never a faint haze of colour in between (which it may also accept)."""
-        soft = self.soft_mask()
+        soft = self.soft_mask(side)
         return (soft > 0.5).to(soft.dtype) + soft - soft.detach()
 
-    def __call__(self) -> torch.Tensor:
+    def __call__(self, side: int | None = None) -> torch.Tensor:
+        """The object in the colours of the result, at ``side`` px (default: ``size``)."""
         background, colour = self.shown
-        mask = self.mask()
+        mask = self.mask(side or self.size)
         return background * (1 - mask) + colour * mask
+
+    def seen(self) -> torch.Tensor:
+        """The clean image as the model is shown it while optimising (``work`` px)."""
+        return self(self.work)
 
     def view(self, generator: torch.Generator) -> torch.Tensor:
         """The mask moved, scaled and rotated at random, painted in two random colours far apart, plus noise."""

@@ -216,12 +216,18 @@ def test_the_picture_of_a_class_is_that_class_and_has_its_shape() -> None:
 
 
 def test_shape_style_is_an_image_in_range_with_a_penalty_and_unknown_styles_are_refused() -> None:
-    param = vs.ShapeImage(48, 0, torch.device("cpu"))
+    param = vs.ShapeImage(96, 0, torch.device("cpu"), work=48)  # drawn at 96 px, seen by the model at 48
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        images, area, penalty = (param(), param.view(generator)), float(param.mask().mean()), float(param.penalty())
-    for image in images:
-        assert image.shape == (1, 3, 48, 48) and float(image.min()) >= 0 and float(image.max()) <= 1
+        images, area, penalty = (
+            (param(), param.seen(), param.view(generator)),
+            float(param.mask().mean()),
+            float(param.penalty()),
+        )
+    for image, side in zip(images, (96, 48, 48), strict=True):
+        assert image.shape == (1, 3, side, side) and float(image.min()) >= 0 and float(image.max()) <= 1
+    small = torch.nn.functional.interpolate(images[0], size=(48, 48), mode="area")
+    assert float((small - images[1]).abs().mean()) < 0.05  # the same object at both sizes
     assert 0 < area < vs.MAX_AREA and penalty >= 0
     with pytest.raises(ValueError, match="style must be one of texture, shape"):
         fvis.visualise(get_model("tiny_vgg"), None, 0, size=64, steps=8, style="cubist")
