@@ -4,8 +4,9 @@ Run: ``.venv/bin/python -m bench.units`` (``--quick`` for fewer images and steps
 its peer, a plain forward of the same model over the same decoded batches, are timed once per
 round in a rotating order (medians), in wall time and in CPU time of this process on one thread.
 Feature visualisation is timed per step at 128 and 224 px on a torchvision model with random
-weights and on the classroom Tiny VGG, beside one plain forward and backward at the same size
-(the least a step can cost); the table gives seconds for 128 and 512 steps. On a GPU when there is one.
+weights and on the classroom Tiny VGG (a channel, and a class drawn as one object), beside one
+plain forward and backward at the same size (the least a step can cost); the table gives seconds
+for 128 and 512 steps. On a GPU when there is one.
 """
 
 from __future__ import annotations
