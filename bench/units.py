@@ -24,8 +24,8 @@ from core.config.device import default_device, inference
 from core.datasets.image_sets import image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import feature_vis as fvis
-from core.features.dataset_examples import BATCH, record_maxima
-from core.models.loading import get_model, private_view
+from core.features.dataset_examples import BATCH, pass_view, record_maxima
+from core.models.loading import get_model
 
 PASS_MODELS = (
     ("tiny_vgg", True, 64),
@@ -63,7 +63,8 @@ def pass_rows(count: int, rounds: int) -> list[Row]:
                     model.module(batch)
 
         def ours(model=model, batches=batches, total=total) -> None:
-            record_maxima(private_view(model), batches, total)
+            with pass_view(model) as view:  # what dataset_maxima does
+                record_maxima(view, batches, total)
 
         runs = {"ours": ours, "peer": plain}
         what = f"dataset-examples pass, {model.card.label}, {total} images at {size} px, {model.device.type}"

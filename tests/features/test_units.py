@@ -242,3 +242,16 @@ def test_each_channel_reduction_equals_numpy_max_and_argmax(shape) -> None:
     assert hw == shape[2:] and where.dtype == torch.int32 and values.dtype == torch.float32
     np.testing.assert_array_equal(values.numpy(), flat.max(axis=2))
     np.testing.assert_array_equal(where.numpy(), flat.argmax(axis=2))
+
+
+def test_passes_reuse_one_private_view_and_leave_no_hook_on_it(tmp_path) -> None:
+    model = get_model("tiny_vgg")
+    with de.pass_view(model) as first:
+        assert first is not model.module
+        with de.pass_view(model) as second:  # another pass while the first runs: its own view
+            assert second is not first and second is not model.module
+    with de.pass_view(model) as again:
+        assert again is first
+    root = make_dataset(tmp_path / "colours", counts={"red": 2, "blue": 2})
+    de.dataset_maxima(model, load_image_set(DatasetChoice("colours", root)), 64)
+    assert hook_count(first) == 0 and hook_count(model.module) == 0
