@@ -4,8 +4,9 @@ Run: ``.venv/bin/python -m bench.units`` (``--quick`` for fewer images and steps
 its peer, a plain forward of the same model over the same decoded batches, are timed once per
 round in a rotating order (medians), in wall time and in CPU time of this process on one thread.
 Feature visualisation is timed per step at 128 and 224 px on a torchvision model with random
-weights and on the classroom Tiny VGG, beside one plain forward and backward at the same size
-(the least a step can cost); the table gives seconds for 128 and 512 steps. On a GPU when there is one.
+weights and on the classroom Tiny VGG (a channel, and a class drawn as one object), beside one
+plain forward and backward at the same size (the least a step can cost); the table gives seconds
+for 128 and 512 steps. On a GPU when there is one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,21 @@ from core.config.device import default_device, inference
 from core.datasets.image_sets import image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import feature_vis as fvis
-from core.features.dataset_examples import BATCH, record_maxima
-from core.models.loading import get_model, private_view
+from core.features.dataset_examples import BATCH, pass_view, record_maxima
+from core.models.loading import get_model
 
-PASS_MODELS = (("tiny_vgg", True, 64), ("resnet18", False, 128), ("mobilenet_v3_small", False, 128))
-VIS_MODELS = (("resnet18", False, "layer3.0.conv2", 7), ("tiny_vgg", True, "features.conv_3_3", 7))
+PASS_MODELS = (
+    ("tiny_vgg", True, 64),
+    ("resnet18", False, 128),
+    ("mobilenet_v3_small", False, 128),
+    ("efficientnet_lite0", True, 128),
+)
+# model, pretrained, layer (None: a class), channel or class, style
+VIS_MODELS = (
+    ("resnet18", False, "layer3.0.conv2", 7, "texture"),
+    ("tiny_vgg", True, "features.conv_3_3", 7, "texture"),
+    ("tiny_vgg", True, None, 3, "shape"),  # the class star, as one object
+)
 
 
 def _batches(model, size: int, count: int) -> list[torch.Tensor]:
@@ -52,7 +63,8 @@ def pass_rows(count: int, rounds: int) -> list[Row]:
                     model.module(batch)
 
         def ours(model=model, batches=batches, total=total) -> None:
-            record_maxima(private_view(model), batches, total)
+            with pass_view(model) as view:  # what dataset_maxima does
+                record_maxima(view, batches, total)
 
         runs = {"ours": ours, "peer": plain}
         what = f"dataset-examples pass, {model.card.label}, {total} images at {size} px, {model.device.type}"
@@ -91,16 +103,17 @@ def vis_rows(steps: int) -> tuple[list[Row], list[str]]:
 def _vis_rows(steps: int) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     lines = ["| model | layer, channel | size | s/step | CPU s/step | 128 steps | 512 steps |", "|---" * 7 + "|"]
-    for key, pretrained, layer, channel in VIS_MODELS:
+    for key, pretrained, layer, channel, style in VIS_MODELS:
         model = get_model(key, pretrained=pretrained, device=default_device())
         for size in (128, 224):
             cpu = time.process_time()
-            result = fvis.visualise(model, layer, channel, size, steps)
+            result = fvis.visualise(model, layer, channel, size, steps, style=style)
             per_step, cpu_step = result.seconds / steps, (time.process_time() - cpu) / steps
-            what = f"feature vis step, {model.card.label} {layer}#{channel}, {size} px, {model.device.type}"
+            target = f"{layer}#{channel}" if layer else f"class {model.categories[channel]} ({style})"
+            what = f"feature vis step, {model.card.label} {target}, {size} px, {model.device.type}"
             rows.append(Row(what, per_step * 1000, "forward+backward", _step_peer(model, size), "bounded"))
             lines.append(
-                f"| {model.display_name} | {layer} #{channel} | {size} px | {per_step:.3f} | {cpu_step:.3f} | "
+                f"| {model.display_name} | {target} | {size} px | {per_step:.3f} | {cpu_step:.3f} | "
                 f"{128 * per_step:.0f} s | {512 * per_step:.0f} s |"
             )
     return rows, lines

@@ -38,8 +38,35 @@ def _numbers(cell: LiveCell, trace: LayerTrace) -> None:
     )
 
 
+def _pick(height: int, width: int) -> None:
+    """A click on the map (its selection) moves the unit sliders there."""
+    cell = features.picked_unit(st.session_state.get("fm_live_pick"), height, width)
+    if cell is not None:
+        st.session_state["fm_live_row"], st.session_state["fm_live_col"] = cell
+
+
+def _sweep(trace: LayerTrace, channel: int, row: int, col: int, input_channel: int) -> None:
+    """The kernel sliding over a small crop: built only when asked for (an animation costs ~0.1 s per move)."""
+    if not st.toggle("Step by step: the kernel sliding over a small crop (press play)", key="fm_live_play"):
+        return
+    shown = sweep(trace, channel, row, col, input_channel)
+    st.plotly_chart(features.sweep_figure(shown), width="stretch", key="fm_live_sweep")
+
+
+def _unit(trace: LayerTrace, layer, channel: int) -> tuple[int, int]:
+    """The unit sliders (a click on the map moves them), starting at the channel's strongest unit."""
+    _, height, width = trace.output.shape
+    strongest = divmod(int(layer.maps[channel].argmax()), width)
+    _keep_in("fm_live_row", height, strongest[0])
+    _keep_in("fm_live_col", width, strongest[1])
+    left, right = st.columns(2)
+    row = left.slider("Unit row", 0, height - 1, key="fm_live_row")
+    col = right.slider("Unit column", 0, width - 1, key="fm_live_col")
+    return row, col
+
+
 def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Image.Image, size: int | None) -> None:
-    """Pick a unit of the layer's chosen channel and show how the model computes it."""
+    """Pick a unit of the layer's chosen channel (click the map, or the sliders) and show how the model computes it."""
     layer = acts.layer(name)
     st.markdown(
         "One unit of the feature map is a sum: the filter's weights times the input under them, over every input "
@@ -49,14 +76,8 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
         return
     with st.spinner("One forward pass records this layer's input..."):
         trace = get_trace(model, image, name, size)
-    channels, height, width = trace.output.shape
-    channel = _keep_in("fm_channel", channels, 0)
-    strongest = divmod(int(layer.maps[channel].argmax()), width)
-    left, right = st.columns(2)
-    _keep_in("fm_live_row", height, strongest[0])
-    _keep_in("fm_live_col", width, strongest[1])
-    row = left.slider("Unit row", 0, height - 1, key="fm_live_row")
-    col = right.slider("Unit column", 0, width - 1, key="fm_live_col")
+    channel = _keep_in("fm_channel", trace.output.shape[0], 0)
+    row, col = _unit(trace, layer, channel)
     cell = explain_cell(trace, channel, row, col)
 
     cols = st.columns([2, 2, 3])
@@ -64,10 +85,11 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
     cols[0].image(
         photo, caption=f"What unit ({row}, {col}) sees: {layer.receptive_field.label if layer.receptive_field else '?'}"
     )
-    cols[1].image(
-        features.map_with_unit(trace.output[channel], row, col, "viridis"),
-        caption=f"Channel {channel} (Feature maps tab) before the steps after it",
-    )
+    with cols[1]:
+        figure = features.unit_map_figure(trace.output[channel], row, col, f"channel {channel}: click a unit")
+        st.plotly_chart(figure, width="stretch", key="fm_live_pick", on_select=lambda: _pick(*trace.output.shape[1:]),
+                        selection_mode="points", config={"displayModeBar": False})  # fmt: skip
+        st.caption("Before the steps after the convolution (as in the Feature maps tab, which shows after them).")
     with cols[2]:
         st.metric("Value computed here", f"{cell.value:.4f}")
         st.metric("The model's value", f"{cell.model_value:.4f}", help="Read from the layer's own output")
@@ -88,6 +110,4 @@ def live_convolution(model: LoadedModel, acts: Activations, name: str, image: Im
     picked = st.selectbox("Input channel, largest contribution first", list(labels), key="fm_live_in")
     position = labels[picked]
     st.plotly_chart(features.patch_figure(cell, position), width="stretch", key="fm_live_patch")
-    st.markdown("**Step by step** (press play): the kernel slides over a small crop, stride by stride.")
-    shown = sweep(trace, channel, row, col, int(cell.input_channels[position]))
-    st.plotly_chart(features.sweep_figure(shown), width="stretch", key="fm_live_sweep")
+    _sweep(trace, channel, row, col, int(cell.input_channels[position]))

@@ -3,17 +3,12 @@ live, and their pictures; what units learned: their strongest dataset patches an
 
 from core.features.capture import Activations, ConvMaps, Kernels, conv_kernels, get_activations, input_sizes
 from core.features.conv_arithmetic import POOLS, ConvSettings, solve, worked_example
-from core.features.dataset_examples import (
-    Example,
-    UnitMaxima,
-    channel_examples,
-    dataset_maxima,
-    examples_grid,
-    find_cached_maxima,
-)
+from core.features.dataset_examples import dataset_maxima, find_cached_maxima
+from core.features.example_patches import Example, channel_examples, examples_grid
 from core.features.feature_vis import FeatureVis, find_cached_vis, objective_figure, to_picture, visualise
 from core.features.live_cell import LiveCell, PoolCell, Sweep, explain_cell, sweep
 from core.features.live_conv import LayerTrace, get_trace
+from core.features.live_pick import picked_unit, unit_map_figure
 from core.features.live_pictures import (
     contributions_figure,
     field_on_image,
@@ -33,6 +28,7 @@ from core.features.pictures import (
     map_picture,
     worked_example_figure,
 )
+from core.features.unit_maxima import UnitMaxima
 
 __all__ = [
     "KERNEL_VIEWS",
@@ -70,11 +66,13 @@ __all__ = [
     "map_with_unit",
     "objective_figure",
     "patch_figure",
+    "picked_unit",
     "pool_figure",
     "solve",
     "sweep",
     "sweep_figure",
     "to_picture",
+    "unit_map_figure",
     "visualise",
     "worked_example",
     "worked_example_figure",

@@ -5,7 +5,8 @@ largest activation and where it is: per layer an ``(N, C)`` maximum and an ``(N,
 argmax, reduced inside the forward hooks batch by batch, so no activation map is kept. The
 maps are taken as the features page shows them (after the BatchNorm and ReLU that follow a
 convolution, :func:`core.features.conv_maps.record_conv_maps`). Any channel's top images are then a
-sort of one column, and their patches are crops of the receptive field of the maximum.
+sort of one column (:class:`core.features.unit_maxima.UnitMaxima`), and their patches are crops of the
+receptive field of the maximum (:mod:`core.features.example_patches`).
 
 The pass is cached on disk per (model, weights, dataset, input size) under ``CONVLENS_HOME``;
 the file is written to a temporary name and renamed, so a cancelled pass leaves nothing.
@@ -13,21 +14,16 @@ the file is written to a temporary name and renamed, so a cancelled pass leaves 
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
-import io
-import json
-import os
-import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from core.config.device import inference
 from core.config.settings import get_settings
@@ -35,7 +31,7 @@ from core.datasets.image_sets import ImageSet
 from core.datasets.tensors import Preprocess, decode_split
 from core.features.capture import input_sizes
 from core.features.conv_maps import record_conv_maps
-from core.features.receptive_fields import ReceptiveField, model_receptive_fields
+from core.features.unit_maxima import Cancelled, UnitMaxima, load_maxima, save_maxima, weights_digest
 from core.models.loading import LoadedModel, private_view
 
 BATCH = 32
@@ -43,72 +39,24 @@ Progress = Callable[[int, int], object]
 Cancel = Callable[[], bool]
 
 
-class Cancelled(Exception):
-    """The user stopped the pass; nothing was written."""
-
-
-@dataclass(frozen=True, eq=False)
-class UnitMaxima:
-    """Every channel's maximum on every image of a dataset, and where it is.
-
-    ``maxima[layer]`` is ``(N, C)`` float32 and ``where[layer]`` ``(N, C)`` int32, the flat
-    index ``row * W + col`` into the layer's ``(H, W)`` map (``shapes[layer]``).
-    """
-
-    model: str
-    dataset: str
-    size: int
-    paths: tuple[str, ...]
-    skipped: tuple[str, ...]
-    layers: tuple[str, ...]
-    shapes: dict[str, tuple[int, int]]
-    maxima: dict[str, np.ndarray]
-    where: dict[str, np.ndarray]
-    seconds: float
-    cached: bool = False
-
-    def channels(self, layer: str) -> int:
-        return self._check(layer).shape[1]
-
-    def _check(self, layer: str) -> np.ndarray:
-        if layer not in self.maxima:
-            raise ValueError(f"layer {layer!r} was not recorded; choose one of {', '.join(self.layers[:5])}...")
-        return self.maxima[layer]
-
-    def top(self, layer: str, channel: int, k: int = 9) -> list[tuple[int, float, int, int]]:
-        """The ``k`` images where ``channel`` of ``layer`` fires most: (image index, max, row, col)."""
-        values = self._check(layer)
-        if not 0 <= channel < values.shape[1]:
-            raise ValueError(f"channel must be between 0 and {values.shape[1] - 1}, got {channel}.")
-        order = np.argsort(-values[:, channel].astype(np.float64), kind="stable")[:k]
-        width = self.shapes[layer][1]
-        return [(int(i), float(values[i, channel]), *divmod(int(self.where[layer][i, channel]), width)) for i in order]
-
-    def csv(self, layer: str, channel: int) -> str:
-        """Every image's maximum for the channel, strongest first, as CSV text."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["rank", "image", "max", "row", "col"])
-        for rank, (i, value, row, col) in enumerate(self.top(layer, channel, len(self.paths)), start=1):
-            writer.writerow([rank, self.paths[i], f"{value:.6g}", row, col])
-        return out.getvalue()
-
-
 def _reduce(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Each channel's maximum and its flat position, ``(B, C)`` each, on the CPU.
 
-    ``max(dim)`` with indices is a slow kernel on the CPU; on large maps each row's maximum
-    (a fast ``amax``) is taken first, then the best row and the best column in it: the same
-    first-in-row-major-order position, on ``H + W`` instead of ``H * W`` values per channel.
+    ``max(dim)`` with indices is the costly part (a scalar kernel on the CPU, ~10x ``amax``):
+    a 1 x 1 map (squeeze-and-excitation blocks) is its own maximum, at 0; on large maps each
+    row's maximum (a fast ``amax``) is taken first, then the best row and the best column in
+    it: the same first-in-row-major-order position, on ``H + W`` instead of ``H * W`` values.
     """
     n, c, h, w = maps.shape
-    if h * w < 1024:
+    if h * w == 1:
+        values, where = maps.reshape(n, c), torch.zeros(n, c, dtype=torch.int32, device=maps.device)
+    elif h * w < 1024:
         values, where = maps.flatten(2).max(dim=2)
     else:
         values, row = maps.amax(3).max(dim=2)
         line = maps.gather(2, row[:, :, None, None].expand(n, c, 1, w))[:, :, 0]
         where = row * w + line.argmax(2)
-    return values.float().cpu(), where.to(torch.int32).cpu(), (h, w)
+    return values.to("cpu", torch.float32), where.to("cpu", torch.int32), (h, w)
 
 
 def record_maxima(
@@ -141,64 +89,37 @@ def record_maxima(
     return {n: (torch.cat(v).numpy(), torch.cat(w).numpy(), s) for n, (v, w, s) in found.items()}
 
 
-_WEIGHT_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # shared module -> (private view, its lock)
+_VIEWS_LOCK = threading.Lock()
 
 
-def weights_digest(model: LoadedModel) -> str:
-    """A hash of the model's parameters and buffers (cached per module)."""
-    if model.module not in _WEIGHT_DIGESTS:
-        digest = hashlib.blake2b(model.key.encode(), digest_size=12)
-        for name, tensor in model.module.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())  # no copy
-        _WEIGHT_DIGESTS[model.module] = digest.hexdigest()
-    return _WEIGHT_DIGESTS[model.module]
+@contextlib.contextmanager
+def pass_view(model: LoadedModel) -> Iterator[torch.nn.Module]:
+    """A private view of the model's module for one pass, kept for the next pass of this model.
+
+    Copying the module tree costs tens of milliseconds on models of many small layers
+    (MobileNetV3: ~40 ms, a third of a plain forward over 64 images), so one view per shared
+    module is reused; a pass that finds it in use by another one makes its own. Like
+    :func:`weights_digest`, it assumes a cached model's weights are never replaced.
+    """
+    with _VIEWS_LOCK:
+        view, lock = _VIEWS.get(model.module) or (None, None)
+        if view is None:
+            view, lock = private_view(model), threading.Lock()
+            _VIEWS[model.module] = (view, lock)
+    if not lock.acquire(blocking=False):
+        yield private_view(model)
+        return
+    try:
+        yield view
+    finally:
+        lock.release()
 
 
 def cache_path(model: LoadedModel, images: ImageSet, size: int) -> Path:
     """Where the pass of ``model`` over ``images`` at ``size`` px is stored."""
     key = hashlib.blake2b(f"{weights_digest(model)}|{images.digest()}|{size}".encode(), digest_size=12)
     return get_settings().home / "unit-examples" / f"{model.key}-{key.hexdigest()}.npz"
-
-
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez`` to a temporary file beside ``path``, then renamed: the file is all there or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save(result: UnitMaxima, path: Path) -> None:
-    meta = {k: getattr(result, k) for k in ("model", "dataset", "size", "paths", "skipped", "layers", "seconds")}
-    meta["shapes"] = {name: list(shape) for name, shape in result.shapes.items()}
-    arrays = {f"max{i}": result.maxima[n] for i, n in enumerate(result.layers)}
-    arrays |= {f"where{i}": result.where[n] for i, n in enumerate(result.layers)}
-    atomic_savez(path, meta=np.array(json.dumps(meta)), **arrays)
-
-
-def _load(path: Path) -> UnitMaxima:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        layers = tuple(meta["layers"])
-        return UnitMaxima(
-            model=meta["model"],
-            dataset=meta["dataset"],
-            size=meta["size"],
-            paths=tuple(meta["paths"]),
-            skipped=tuple(meta["skipped"]),
-            layers=layers,
-            shapes={name: tuple(shape) for name, shape in meta["shapes"].items()},
-            maxima={n: data[f"max{i}"] for i, n in enumerate(layers)},
-            where={n: data[f"where{i}"] for i, n in enumerate(layers)},
-            seconds=meta["seconds"],
-            cached=True,
-        )
 
 
 def _decoded_batches(
@@ -238,13 +159,14 @@ def dataset_maxima(
         raise ValueError(f"size {size} px is not offered for {model.card.label}; choose one of {input_sizes(model)}.")
     path = cache_path(model, images, size)
     if path.is_file():
-        return _load(path)
+        return load_maxima(path)
     preprocess = Preprocess.for_model(model.transforms, size)
     kept: list[str] = []
     skipped: list[str] = []
     start = time.perf_counter()
     batches = _decoded_batches(images, preprocess, model.device, kept, skipped)
-    layers = record_maxima(private_view(model), batches, len(images.samples), progress, cancel)
+    with pass_view(model) as view:
+        layers = record_maxima(view, batches, len(images.samples), progress, cancel)
     if not kept:
         raise ValueError(f"No image of '{images.label}' could be decoded; choose another dataset.")
     result = UnitMaxima(
@@ -259,59 +181,11 @@ def dataset_maxima(
         where={name: where for name, (_, where, _) in layers.items()},
         seconds=time.perf_counter() - start,
     )
-    _save(result, path)
+    save_maxima(result, path)
     return result
 
 
 def find_cached_maxima(model: LoadedModel, images: ImageSet, size: int) -> UnitMaxima | None:
     """The stored pass of ``model`` over ``images`` at ``size`` px, or None when there is none yet."""
     path = cache_path(model, images, size)
-    return _load(path) if path.is_file() else None
-
-
-@dataclass(frozen=True)
-class Example:
-    """One of a channel's top images: the patch its maximum sees and where it is."""
-
-    image: str
-    value: float
-    unit: tuple[int, int]
-    window: tuple[int, int, int, int]  # top, left, bottom, right (inclusive) in input pixels, clipped to it
-    patch: Image.Image
-
-
-def _clipped(window: tuple[int, int, int, int], size: int) -> tuple[int, int, int, int]:
-    """The part of ``window`` inside a ``size`` x ``size`` input (fields can reach into the padding)."""
-    top, left, bottom, right = window
-    return max(top, 0), max(left, 0), min(bottom, size - 1), min(right, size - 1)
-
-
-def channel_examples(
-    model: LoadedModel, maxima: UnitMaxima, layer: str, channel: int, k: int = 9
-) -> tuple[Example, ...]:
-    """The ``k`` strongest images of ``channel``, each cropped to the receptive field of its maximum."""
-    try:
-        field: ReceptiveField | None = model_receptive_fields(model.key, maxima.size).get(layer)
-    except (RuntimeError, NotImplementedError, ValueError):
-        field = None
-    preprocess = Preprocess.for_model(model.transforms, maxima.size)
-    whole = (0, 0, maxima.size - 1, maxima.size - 1)
-    examples = []
-    for index, value, row, col in maxima.top(layer, channel, k):
-        path = Path(maxima.paths[index])
-        picture = preprocess.picture(preprocess.decode(path))
-        window = whole if field is None or field.is_global else _clipped(field.window(row, col), maxima.size)
-        top, left, bottom, right = window
-        patch = picture.crop((left, top, right + 1, bottom + 1))
-        examples.append(Example(path.name, value, (row, col), window, patch))
-    return tuple(examples)
-
-
-def examples_grid(examples: tuple[Example, ...], side: int = 128, columns: int = 3) -> Image.Image:
-    """The patches as one picture (for the PNG download), ``side`` px each, 4 px apart."""
-    rows = max(1, -(-len(examples) // columns))
-    grid = Image.new("RGB", (columns * (side + 4) - 4, rows * (side + 4) - 4), (255, 255, 255))
-    for i, example in enumerate(examples):
-        r, c = divmod(i, columns)
-        grid.paste(example.patch.resize((side, side), Image.NEAREST), (c * (side + 4), r * (side + 4)))
-    return grid
+    return load_maxima(path) if path.is_file() else None

@@ -5,7 +5,9 @@ the map the features page shows: after the BatchNorm and ReLU that follow it) or
 logit. As in Lucent (``optvis/param/spatial.py``, ``param/color.py``, ``transform.py``) the
 image is parametrised in a decorrelated space, a Fourier spectrum scaled by 1/frequency over
 decorrelated colours squashed by a sigmoid, and every step sees it padded, jittered, scaled
-and rotated at random, so what survives is a feature, not adversarial noise.
+and rotated at random, so what survives is a feature, not adversarial noise (``style="texture"``).
+With ``style="shape"`` only an outline is optimised, one object painted in random colours
+(:mod:`core.features.vis_shape`): what a class of the shapes model looks like, not its texture.
 
 Only the image parameters are optimised: gradients flow to the input through the shared,
 frozen weights, on a private view of the module (:func:`core.models.loading.private_view`), whose
@@ -17,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,100 +28,21 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn import functional as F
 
 from core.config.settings import get_settings
 from core.datasets.tensors import Preprocess
+from core.features.capture import input_sizes
 from core.features.conv_maps import record_conv_maps
-from core.features.dataset_examples import Cancelled, atomic_savez, weights_digest
+from core.features.unit_maxima import Cancelled, atomic_savez, weights_digest
+from core.features.vis_params import FourierImage, redirect_relus
+from core.features.vis_shape import ShapeImage
 from core.models.loading import LoadedModel, private_view
 from core.util.hooks import conv_layers
 from core.viz.theme import styled
 
-# Lucent's colour correlation (the square root of ImageNet's colour covariance, from its SVD).
-COLOR_CORRELATION = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
-COLOR = COLOR_CORRELATION / np.max(np.linalg.norm(COLOR_CORRELATION, axis=0))
-SCALES = tuple(1 + (i - 5) / 50 for i in range(11))
-ANGLES = tuple(range(-10, 11)) + (0,) * 5
 MAX_STEPS = 1024
+STYLES = {"texture": 0.05, "shape": 0.1}  # each parametrisation's learning rate
 Progress = Callable[[int, int, np.ndarray], object]
-
-
-class FourierImage:
-    """A ``(1, 3, size, size)`` image in [0, 1] from a 1/f-scaled spectrum over decorrelated colours."""
-
-    def __init__(self, size: int, seed: int, device: torch.device, sd: float = 0.01, decay: float = 1.0) -> None:
-        fy = np.fft.fftfreq(size)[:, None]
-        fx = np.fft.fftfreq(size)[: size // 2 + 1 + size % 2]
-        freqs = np.sqrt(fx * fx + fy * fy)
-        generator = torch.Generator().manual_seed(seed)
-        spectrum = torch.randn(1, 3, *freqs.shape, 2, generator=generator) * sd
-        self.size = size
-        self.spectrum = spectrum.to(device).requires_grad_(True)
-        scale = 1.0 / np.maximum(freqs, 1.0 / size) ** decay
-        self.scale = torch.tensor(scale, dtype=torch.float32, device=device)[None, None, ..., None]
-        self.color = torch.tensor(COLOR, device=device)
-
-    def __call__(self) -> torch.Tensor:
-        spectrum = torch.view_as_complex(self.scale * self.spectrum)
-        image = torch.fft.irfftn(spectrum, s=(self.size, self.size), norm="ortho")[..., : self.size, : self.size] / 4
-        return torch.sigmoid(torch.einsum("bchw,dc->bdhw", image, self.color))
-
-
-def robustness(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Lucent's standard transforms: pad 12 (grey), jitter 8, scale, rotate, jitter 4."""
-
-    def pick(options) -> float:
-        return options[int(torch.randint(len(options), (1,), generator=generator))]
-
-    def jitter(x: torch.Tensor, d: int) -> torch.Tensor:
-        dx, dy = (int(v) for v in torch.randint(d, (2,), generator=generator))
-        return x[..., dy : dy + x.shape[-2] - d, dx : dx + x.shape[-1] - d]
-
-    x = jitter(F.pad(image, (12,) * 4, value=0.5), 8)
-    x = F.interpolate(x, scale_factor=pick(SCALES), mode="bilinear", align_corners=False)
-    angle = math.radians(pick(ANGLES))
-    rotation = torch.tensor(
-        [[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]], device=x.device
-    )
-    grid = F.affine_grid(rotation[None], list(x.shape), align_corners=False)
-    return jitter(F.grid_sample(x, grid, align_corners=False), 4)
-
-
-class _RedirectedReLUFunction(torch.autograd.Function):
-    """ReLU whose gradient, when no unit of an image passes it, still says which way to go (Lucid)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        relu_grad = torch.where(x < 0, torch.zeros_like(grad), grad)
-        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)  # never push below the min
-        passing = relu_grad.flatten(1).ne(0).any(dim=1).view(-1, *(1,) * (x.dim() - 1))
-        return torch.where(passing, relu_grad, redirected)
-
-
-class RedirectedReLU(nn.ReLU):
-    """An ``nn.ReLU`` (so still a follower of its convolution) with Lucid's redirected gradient.
-
-    A channel that is dead on the grey starting image would otherwise get no gradient at all.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _RedirectedReLUFunction.apply(x)
-
-
-def redirect_relus(view: nn.Module) -> nn.Module:
-    """Swap every ``nn.ReLU`` of ``view`` (a private copy of the module tree) for :class:`RedirectedReLU`."""
-    for parent in list(view.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.ReLU:
-                setattr(parent, name, RedirectedReLU())
-    return view
 
 
 class _Stop(Exception):
@@ -173,6 +95,7 @@ class FeatureVis:
     final: float  # objective on the result, untransformed
     seconds: float
     cached: bool = False
+    style: str = "texture"
 
     @property
     def picture(self) -> Image.Image:
@@ -190,7 +113,9 @@ def to_picture(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(image * 255), 0, 255).astype(np.uint8))
 
 
-def _check(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> None:
+def _check(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}.")
     if layer is None:
         count = len(model.categories) or channel + 1
         what = "class"
@@ -214,29 +139,33 @@ def visualise(
     size: int = 128,
     steps: int = 128,
     *,
-    lr: float = 0.05,
+    lr: float | None = None,
     seed: int = 0,
+    style: str = "texture",
     progress: Progress | None = None,
     every: int = 8,
     cancel: Callable[[], bool] | None = None,
 ) -> FeatureVis:
     """Optimise an image that excites ``channel`` of ``layer`` (or class ``channel`` when ``layer`` is None).
 
-    Cached on disk per (weights, layer, channel, size, steps, seed, lr).
+    Cached on disk per (weights, layer, channel, size, steps, seed, lr, style).
 
     Args:
+        lr: Adam's learning rate (default: the style's own, :data:`STYLES`).
+        style: ``"texture"`` (Lucid's decorrelated Fourier image) or ``"shape"`` (one object's outline).
         progress: called every ``every`` steps and at the end with (step, steps, image (H, W, 3)).
         cancel: checked before every step; True stops with :class:`Cancelled`, nothing saved.
 
     Raises:
-        ValueError: unknown layer, channel out of range, size or steps out of range.
+        ValueError: unknown layer or style, channel out of range, size or steps out of range.
         Cancelled: ``cancel()`` returned True.
     """
-    _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed, lr)
+    _check(model, layer, channel, size, steps, style)
+    lr = STYLES[style] if lr is None else lr
+    path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
     if path.is_file():
-        return _load(path, model, layer, channel)
-    return _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path)
+        return _load(path, model, layer, channel, style)
+    return _optimise(model, (layer, channel, size, steps, lr, seed, style), progress, every, cancel, path)
 
 
 def find_cached_vis(
@@ -246,66 +175,69 @@ def find_cached_vis(
     size: int = 128,
     steps: int = 128,
     seed: int = 0,
-    lr: float = 0.05,
+    lr: float | None = None,
+    style: str = "texture",
 ) -> FeatureVis | None:
     """The result :func:`visualise` stored for these settings, or None when there is none yet."""
-    _check(model, layer, channel, size, steps)
-    path = _cache_path(model, layer, channel, size, steps, seed, lr)
-    return _load(path, model, layer, channel) if path.is_file() else None
+    _check(model, layer, channel, size, steps, style)
+    lr = STYLES[style] if lr is None else lr
+    path = _cache_path(model, layer, channel, size, steps, seed, lr, style)
+    return _load(path, model, layer, channel, style) if path.is_file() else None
 
 
-def _optimise(model, layer, channel, size, steps, lr, seed, progress, every, cancel, path) -> FeatureVis:
+def _optimise(model: LoadedModel, settings: tuple, progress, every: int, cancel, path) -> FeatureVis:
+    layer, channel, size, steps, lr, seed, style = settings
     view, device = redirect_relus(private_view(model)), model.device
     preprocess = Preprocess.for_model(model.transforms, size)
     mean = torch.tensor(preprocess.mean or (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocess.std or (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
-    param = FourierImage(size, seed, device)
-    optimizer = torch.optim.Adam([param.spectrum], lr=lr)
+    if style == "shape":
+        param: FourierImage | ShapeImage = ShapeImage(size, seed, device, work=input_sizes(model)[0])
+    else:
+        param = FourierImage(size, seed, device)
+    optimizer = torch.optim.Adam(param.parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = []
     started = time.perf_counter()
     with torch.enable_grad():
         with torch.no_grad():
-            start = float(objective(view, (param() - mean) / std, layer, channel))
+            start = float(objective(view, (param.seen() - mean) / std, layer, channel))
         for step in range(1, steps + 1):
             if cancel is not None and cancel():
                 raise Cancelled("Feature visualisation cancelled; nothing was saved.")
             optimizer.zero_grad(set_to_none=True)
-            value = objective(view, (robustness(param(), generator) - mean) / std, layer, channel)
-            (-value).backward()
+            value = objective(view, (param.view(generator) - mean) / std, layer, channel)
+            (param.penalty() - value).backward()
             optimizer.step()
             history.append(float(value.detach()))
             if progress is not None and (step % every == 0 or step == steps):
                 progress(step, steps, _image(param))
         with torch.no_grad():
-            final = float(objective(view, (param() - mean) / std, layer, channel))
+            final = float(objective(view, (param.seen() - mean) / std, layer, channel))
+    seconds = time.perf_counter() - started
     result = FeatureVis(
-        model.display_name,
-        layer,
-        channel,
-        _image(param),
-        np.array(history, np.float32),
-        start,
-        final,
-        time.perf_counter() - started,
-    )
+        model.display_name, layer, channel, _image(param), np.array(history, np.float32), start, final, seconds,
+        style=style,
+    )  # fmt: skip
     atomic_savez(path, image=result.image, history=result.history, values=np.array([start, final, result.seconds]))
     return result
 
 
-def _image(param: FourierImage) -> np.ndarray:
+def _image(param: FourierImage | ShapeImage) -> np.ndarray:
     with torch.no_grad():
         return param()[0].permute(1, 2, 0).float().cpu().numpy()
 
 
-def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float):
-    name = f"{model.key}-{weights_digest(model)}-{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}.npz"
+def _cache_path(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, seed: int, lr: float,
+                style: str):  # fmt: skip
+    what = f"{layer or 'logit'}-{channel}-{size}-{steps}-{seed}-{lr:g}" + ("" if style == "texture" else f"-{style}")
+    name = f"{model.key}-{weights_digest(model)}-{what}.npz"
     return get_settings().home / "feature-vis" / name
 
 
-def _load(path, model: LoadedModel, layer: str | None, channel: int) -> FeatureVis:
+def _load(path, model: LoadedModel, layer: str | None, channel: int, style: str) -> FeatureVis:
     with np.load(path, allow_pickle=False) as data:
         start, final, seconds = (float(v) for v in data["values"])
         return FeatureVis(
-            model.display_name, layer, channel, data["image"], data["history"], start, final, seconds, True
+            model.display_name, layer, channel, data["image"], data["history"], start, final, seconds, True, style
         )

@@ -3,6 +3,8 @@
 Built from :class:`core.features.live_cell.LiveCell` and :class:`core.features.live_cell.Sweep` (numbers already
 computed); nothing here runs a model. Plotly figures use the projector-sized fonts of
 :mod:`core.viz.theme`; the sweep animates in the browser (Plotly frames), with no server round trip.
+They are redrawn on every unit move, so they are built from plain dicts
+(:func:`core.viz.theme.light_figure`): a few milliseconds, not the hundreds Plotly's checks take.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
-from plotly.subplots import make_subplots
 
 from core.features.live_cell import LiveCell, PoolCell, Sweep
 from core.features.pictures import WEIGHT_COLORMAP
 from core.features.receptive_fields import ReceptiveField
 from core.viz.render import apply_colormap, normalize, upscale_nearest
-from core.viz.theme import FONT, styled
+from core.viz.theme import FONT, light_figure
 
 SHOWN_TERMS = 12  # input channels drawn one by one in the waterfall; the rest are summed
 _MARGIN = {"t": 50, "l": 10, "r": 10, "b": 10}
@@ -65,41 +66,86 @@ def contributions_figure(cell: LiveCell) -> go.Figure:
         values.append(float(cell.contributions[rest].sum()))
     labels += ["bias", "conv output"]
     values += [cell.bias, cell.conv_value]
-    measure = ["relative"] * (len(values) - 1) + ["total"]
-    fig = go.Figure(
-        go.Waterfall(
-            x=labels,
-            y=values,
-            measure=measure,
-            text=[f"{v:+.3f}" for v in values[:-1]] + [f"{values[-1]:.3f}"],
-            textposition="outside",
-            textfont=FONT,
-            increasing={"marker": {"color": "#d62728"}},
-            decreasing={"marker": {"color": "#1f77b4"}},
-            totals={"marker": {"color": "#444444"}},
-            connector={"line": {"color": "#999999"}},
-            cliponaxis=False,
+    waterfall = {
+        "type": "waterfall",
+        "x": labels,
+        "y": values,
+        "measure": ["relative"] * (len(values) - 1) + ["total"],
+        "text": [f"{v:+.3f}" for v in values[:-1]] + [f"{values[-1]:.3f}"],
+        "textposition": "outside",
+        "textfont": FONT,
+        "increasing": {"marker": {"color": "#d62728"}},
+        "decreasing": {"marker": {"color": "#1f77b4"}},
+        "totals": {"marker": {"color": "#444444"}},
+        "connector": {"line": {"color": "#999999"}},
+        "cliponaxis": False,
+    }
+    layout = {
+        "title": {"text": f"channel {cell.channel} at ({cell.row}, {cell.col}): the sum, term by term"},
+        "yaxis": {"title": {"text": "running sum"}},
+        "xaxis": {},
+        "margin": _MARGIN,
+        "showlegend": False,
+    }
+    return light_figure([waterfall], layout, height=420)
+
+
+def _heatmap(z: np.ndarray, scale: str, numbers: bool, mid: float | None = 0.0, axis: int = 1) -> dict:
+    """A heatmap trace on subplot ``axis`` (1 = ``x``/``y``, 2 = ``x2``/``y2``...); NaN stays blank."""
+    trace = {
+        "type": "heatmap",
+        "z": np.asarray(z, dtype=np.float64),
+        "colorscale": scale,
+        "showscale": False,
+        "hovertemplate": "row %{y}, column %{x}: %{z:.4f}<extra></extra>",
+        "xaxis": f"x{axis if axis > 1 else ''}",
+        "yaxis": f"y{axis if axis > 1 else ''}",
+    }
+    if mid is not None:
+        trace["zmid"] = mid
+    if numbers:
+        trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 16}}
+    return trace
+
+
+def _panels(titles: tuple[str, ...], widths: list[float], spacing: float, shapes: list[tuple[int, int]]) -> dict:
+    """The layout of one row of square-celled panels side by side (what ``make_subplots(1, n)`` lays out)."""
+    total, free = sum(widths), 1 - spacing * (len(widths) - 1)
+    layout: dict = {"annotations": []}
+    left = 0.0
+    for i, (title, width, (height, cols)) in enumerate(zip(titles, widths, shapes, strict=True), start=1):
+        right = left + free * width / total
+        suffix = str(i) if i > 1 else ""
+        layout[f"xaxis{suffix}"] = {
+            "domain": [left, right],
+            "anchor": f"y{suffix}",
+            "showticklabels": False,
+            "showgrid": False,
+            "range": [-0.5, cols - 0.5],
+        }
+        layout[f"yaxis{suffix}"] = {
+            "domain": [0, 1],
+            "anchor": f"x{suffix}",
+            "showticklabels": False,
+            "showgrid": False,
+            "range": [height - 0.5, -0.5],
+            "scaleanchor": f"x{suffix}",
+        }
+        layout["annotations"].append(
+            {
+                "text": title,
+                "x": (left + right) / 2,
+                "y": 1,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": FONT,
+            }
         )
-    )
-    fig.update_layout(
-        title={"text": f"channel {cell.channel} at ({cell.row}, {cell.col}): the sum, term by term"},
-        yaxis={"title": {"text": "running sum"}},
-        margin=_MARGIN,
-        showlegend=False,
-    )
-    return styled(fig, height=420)
-
-
-def _heatmap(z: np.ndarray, scale: str, numbers: bool, mid: float | None = 0.0) -> go.Heatmap:
-    return go.Heatmap(
-        z=z,
-        colorscale=scale,
-        zmid=mid,
-        showscale=False,
-        texttemplate="%{z:.2f}" if numbers else None,
-        textfont={"size": 16},
-        hovertemplate="row %{y}, column %{x}: %{z:.4f}<extra></extra>",
-    )
+        left = right + spacing
+    return layout
 
 
 def patch_figure(cell: LiveCell, position: int) -> go.Figure:
@@ -113,19 +159,28 @@ def patch_figure(cell: LiveCell, position: int) -> go.Figure:
         f"kernel (filter {cell.channel}, input {channel})",
         f"× = {total:.3f}",
     )
-    fig = make_subplots(1, 3, subplot_titles=titles, horizontal_spacing=0.05)
-    for i, (z, scale, mid) in enumerate(
-        ((patch, "Greys", None), (kernel, WEIGHT_COLORMAP, 0.0), (patch * kernel, WEIGHT_COLORMAP, 0.0)), start=1
-    ):
-        fig.add_trace(_heatmap(z, scale, numbers, mid), 1, i)
-        fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-        fig.update_xaxes(showticklabels=False, row=1, col=i)
-    hidden = np.argwhere(~cell.inside)
-    for r, c in hidden:  # padding: the kernel hangs over the border, the input there is 0
-        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line={"dash": "dot"}, row=1, col=1)
-    fig.update_layout(margin=_MARGIN, font=FONT)
-    fig.update_annotations(font=FONT)
-    return styled(fig, height=340)
+    data = [
+        _heatmap(z, scale, numbers, mid, axis)
+        for axis, (z, scale, mid) in enumerate(
+            ((patch, "Greys", None), (kernel, WEIGHT_COLORMAP, 0.0), (patch * kernel, WEIGHT_COLORMAP, 0.0)), start=1
+        )
+    ]
+    layout = _panels(titles, [1, 1, 1], 0.05, [kernel.shape] * 3)
+    layout["margin"] = _MARGIN
+    layout["shapes"] = [  # padding: the kernel hangs over the border, the input there is 0
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "y",
+            "x0": c - 0.5,
+            "x1": c + 0.5,
+            "y0": r - 0.5,
+            "y1": r + 0.5,
+            "line": {"dash": "dot"},
+        }
+        for r, c in np.argwhere(~cell.inside)
+    ]
+    return light_figure(data, layout, height=340)
 
 
 def _sweep_boxes(sw: Sweep, i: int, j: int) -> list[dict]:
@@ -139,49 +194,10 @@ def _sweep_boxes(sw: Sweep, i: int, j: int) -> list[dict]:
     ]
 
 
-def sweep_figure(sw: Sweep) -> go.Figure:
-    """The kernel stepping over a small crop, stride by stride; press play (animated in the browser).
-
-    Left: one input channel (0 over the padding) with the kernel's window; middle: its kernel;
-    right: the convolution's output on the crop, filled in as the window moves.
-    """
-    rows, cols = len(sw.rows), len(sw.cols)
-    numbers = sw.inputs.size <= 15 * 15
-    fig = make_subplots(
-        1,
-        3,
-        column_widths=[sw.inputs.shape[1], max(sw.kernel.shape[1], 3), max(cols, 3)],
-        subplot_titles=(f"input channel {sw.input_channel}", "kernel", "output (all inputs + bias)"),
-        horizontal_spacing=0.06,
-    )
-    fig.add_trace(_heatmap(sw.inputs, "Greys", numbers, None), 1, 1)
-    fig.add_trace(_heatmap(sw.kernel, WEIGHT_COLORMAP, max(sw.kernel.shape) <= 5), 1, 2)
-    low, high = float(np.min(sw.output)), float(np.max(sw.output))
-
-    def filled(step: int) -> go.Heatmap:  # the output so far, on fixed cells and a fixed colour scale
-        z = np.where(np.arange(rows * cols).reshape(rows, cols) <= step, sw.output, np.nan)
-        return go.Heatmap(
-            z=z, x=np.arange(cols), y=np.arange(rows), zmin=low, zmax=high, colorscale="Viridis",
-            texttemplate="%{z:.2f}", textfont={"size": 16}, showscale=False, hoverinfo="skip",
-        )  # fmt: skip
-
-    fig.add_trace(filled(0), 1, 3)
-    shapes = ((sw.inputs.shape[0], sw.inputs.shape[1]), sw.kernel.shape, (rows, cols))
-    for i, (height, width) in enumerate(shapes, start=1):
-        fig.update_yaxes(range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, row=1, col=i)
-        fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, row=1, col=i)
-        fig.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    frames = []
-    for step in range(rows * cols):
-        i, j = divmod(step, cols)
-        frames.append(
-            go.Frame(data=[filled(step)], traces=[2], name=str(step), layout={"shapes": _sweep_boxes(sw, i, j)})
-        )
-    fig.frames = frames
+def _sweep_controls(steps: int) -> dict:
     play = {"frame": {"duration": 600, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
-    fig.update_layout(
-        shapes=_sweep_boxes(sw, 0, 0),
-        updatemenus=[
+    return {
+        "updatemenus": [
             {
                 "type": "buttons",
                 "direction": "left",
@@ -195,7 +211,7 @@ def sweep_figure(sw: Sweep) -> go.Figure:
                 ],
             }
         ],
-        sliders=[
+        "sliders": [
             {
                 "x": 0.25,
                 "len": 0.75,
@@ -203,24 +219,67 @@ def sweep_figure(sw: Sweep) -> go.Figure:
                 "currentvalue": {"prefix": "step ", "font": FONT},
                 "steps": [
                     {"label": str(s), "method": "animate", "args": [[str(s)], {"mode": "immediate"}]}
-                    for s in range(rows * cols)
+                    for s in range(steps)
                 ],
             }
         ],
-        margin={"t": 50, "l": 10, "r": 10, "b": 90},
-    )
-    fig.update_annotations(font=FONT)
-    return styled(fig, height=460)
+    }
+
+
+def sweep_figure(sw: Sweep) -> go.Figure:
+    """The kernel stepping over a small crop, stride by stride; press play (animated in the browser).
+
+    Left: one input channel (0 over the padding) with the kernel's window; middle: its kernel;
+    right: the convolution's output on the crop, filled in as the window moves.
+    """
+    rows, cols = len(sw.rows), len(sw.cols)
+    low, high = float(np.min(sw.output)), float(np.max(sw.output))
+    order = np.arange(rows * cols).reshape(rows, cols)
+
+    def filled(step: int) -> dict:  # the output so far, on fixed cells and a fixed colour scale
+        return {
+            "type": "heatmap",
+            "z": np.where(order <= step, sw.output, np.nan),
+            "zmin": low,
+            "zmax": high,
+            "colorscale": "Viridis",
+            "texttemplate": "%{z:.2f}",
+            "textfont": {"size": 16},
+            "showscale": False,
+            "hoverinfo": "skip",
+            "xaxis": "x3",
+            "yaxis": "y3",
+        }
+
+    data = [
+        _heatmap(sw.inputs, "Greys", sw.inputs.size <= 15 * 15, None, 1),
+        _heatmap(sw.kernel, WEIGHT_COLORMAP, max(sw.kernel.shape) <= 5, 0.0, 2),
+        filled(0),
+    ]
+    titles = (f"input channel {sw.input_channel}", "kernel", "output (all inputs + bias)")
+    widths = [sw.inputs.shape[1], max(sw.kernel.shape[1], 3), max(cols, 3)]
+    layout = _panels(titles, widths, 0.06, [sw.inputs.shape, sw.kernel.shape, (rows, cols)])
+    layout |= _sweep_controls(rows * cols)
+    layout |= {"shapes": _sweep_boxes(sw, 0, 0), "margin": {"t": 50, "l": 10, "r": 10, "b": 90}}
+    frames = [
+        {
+            "data": [filled(step)],
+            "traces": [2],
+            "name": str(step),
+            "layout": {"shapes": _sweep_boxes(sw, *divmod(step, cols))},
+        }
+        for step in range(rows * cols)
+    ]
+    return light_figure(data, layout, frames, height=460)
 
 
 def pool_figure(pool: PoolCell) -> go.Figure:
     """The pooling window that holds the chosen unit, its numbers, and the pooled value."""
     how = "largest" if pool.type == "MaxPool2d" else "mean"
-    fig = go.Figure(_heatmap(pool.window, "Viridis", max(pool.window.shape) <= 5, None))
-    fig.update_layout(
-        title={"text": f"{pool.type}: the {how} of this window = {pool.value:.3f} (unit {pool.unit})"},
-        xaxis={"showticklabels": False},
-        yaxis={"showticklabels": False, "autorange": "reversed", "scaleanchor": "x"},
-        margin=_MARGIN,
-    )
-    return styled(fig, height=300)
+    layout = {
+        "title": {"text": f"{pool.type}: the {how} of this window = {pool.value:.3f} (unit {pool.unit})"},
+        "xaxis": {"showticklabels": False},
+        "yaxis": {"showticklabels": False, "autorange": "reversed", "scaleanchor": "x"},
+        "margin": _MARGIN,
+    }
+    return light_figure([_heatmap(pool.window, "Viridis", max(pool.window.shape) <= 5, None)], layout, height=300)

@@ -26,6 +26,11 @@ from dashboard import state, ui
 CHANNEL, CLASS = "this channel", "a class"
 FV_SIZES = (64, 128, 224)
 FV_STEPS = (16, 64, 128, 256, 512)
+STYLES = {"one object (its outline)": "shape", "texture (Lucid)": "texture"}
+HOW = {
+    "shape": "One object's outline, painted in random colours, moved, scaled and rotated at every step.",
+    "texture": "Decorrelated Fourier image, jittered, scaled and rotated at every step (Lucid/Lucent).",
+}
 
 
 def _keep_valid(key: str, options, default) -> None:
@@ -108,7 +113,7 @@ def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, ch
     )
 
 
-def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool]:
+def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool, str]:
     target = st.segmented_control("Maximise", [CHANNEL, CLASS], key="ud_fv_target", default=CHANNEL)
     cols = st.columns(2)
     size = cols[0].selectbox("Image size (px)", FV_SIZES, key="ud_fv_size", index=1)
@@ -119,10 +124,12 @@ def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool]:
         names = list(range(len(model.categories)))
         _keep_valid("ud_fv_class", names, 0)
         category = st.selectbox("Class", names, key="ud_fv_class", format_func=model.label)
-    return category, size, steps, is_class
+        picture = st.segmented_control("Picture", list(STYLES), key="ud_fv_style", default=next(iter(STYLES)))
+        return category, size, steps, is_class, STYLES.get(picture or "", "shape")
+    return category, size, steps, is_class, "texture"
 
 
-def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int) -> FeatureVis:
+def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps: int, style: str) -> FeatureVis:
     """Optimise with a progress bar and the current picture; Stop (a rerun) interrupts, nothing is saved."""
     bar, live = st.progress(0.0, text="Optimising the image..."), st.empty()
     st.button("Stop", key="ud_fv_stop", icon=":material/stop:", help="Stops the optimisation; nothing is saved.")
@@ -131,20 +138,20 @@ def _draw(model: LoadedModel, layer: str | None, channel: int, size: int, steps:
         bar.progress(step / total, text=f"Step {step} of {total}")
         live.image(to_picture(image).resize((320, 320)), caption=f"step {step}")
 
-    return visualise(model, layer, channel, size, steps, progress=progress)
+    return visualise(model, layer, channel, size, steps, style=style, progress=progress)
 
 
 def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
-    category, size, steps, is_class = _fv_settings(model)
+    category, size, steps, is_class, style = _fv_settings(model)
     target_layer, target = (None, category) if is_class else (layer, channel)
     title = f"class {safe_text.markdown(model.label(category))}" if is_class else f"channel {channel}"
     st.markdown(f"#### Feature visualisation: the image {title} wants")
-    result = find_cached_vis(model, target_layer, target, size, steps)
+    result = find_cached_vis(model, target_layer, target, size, steps, style=style)
     if result is None:
         slot = st.empty()  # the button, the bar, the live picture and Stop go once the result is stored
         with slot.container():
             if st.button("Draw it", key="ud_fv_run", type="primary", icon=":material/brush:"):
-                result = _draw(model, target_layer, target, size, steps)
+                result = _draw(model, target_layer, target, size, steps, style)
         if result is not None:
             slot.empty()
     if result is None:
@@ -154,10 +161,11 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
     st.caption(
         f"Objective {result.start:.3f} → {result.final:.3f} in {steps} steps"
         + ("" if result.cached else f" ({result.seconds:.1f} s)")
-        + ". Decorrelated Fourier image, jittered, scaled and rotated at every step (Lucid/Lucent)."
+        + ". "
+        + HOW[style]
     )
     st.plotly_chart(objective_figure(result), width="stretch", key="ud_fv_chart")
-    stem = f"{model.key}_{target_layer or 'class'}_{target}_{size}px_{steps}steps"
+    stem = f"{model.key}_{target_layer or 'class'}_{target}_{size}px_{steps}steps_{style}"
     one, two = st.columns(2)
     one.download_button(
         "Image (PNG)", to_png(result.picture), f"{stem}.png", "image/png", key="ud_fv_png", on_click="ignore"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from PIL import Image
@@ -221,3 +222,5 @@ def test_pictures_and_figures(pooled, picture) -> None:
     corner = explain_cell(t, 1, 0, 0)  # max-pooling 3x3 with padding 1: the window hangs over the corner
     assert np.isnan(corner.pool.window[0]).all() and corner.pool.value == np.nanmax(corner.pool.window)
     assert "MaxPool2d: the largest" in pool_figure(corner.pool).layout.title.text
+    for fig in (waterfall, patch_figure(cell, 0), animated, pool_figure(corner.pool)):
+        go.Figure(fig.to_dict())  # built from plain dicts without checks: Plotly's own validation passes

@@ -36,6 +36,9 @@ def test_the_live_convolution_equals_the_model_and_moving_the_unit_never_reruns_
         options = at.selectbox(key="fm_live_in").options
         at.selectbox(key="fm_live_in").select_index(len(options) - 1).run()
         assert len(options) == 64 and not at.exception and not at.error
+        charts = len(at.get("plotly_chart"))  # the clickable map, the sum, the patch: no animation until asked
+        at.toggle(key="fm_live_play").set_value(True).run()
+        assert len(at.get("plotly_chart")) == charts + 1 and not at.exception
         assert calls == [1], "moving the unit or the channel re-ran the model"
         at.select_slider(key="fm_layer").set_value("layer1.0.conv2").run()
         assert calls == [2] and "shortcut was added" in texts(at)

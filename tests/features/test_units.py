@@ -7,12 +7,17 @@ import pytest
 import torch
 
 from core.config.settings import get_settings
+from core.datasets import shapes
 from core.datasets.catalog import DatasetChoice
 from core.datasets.folders import Sample
 from core.datasets.image_sets import SAMPLES_LABEL, ImageSet, image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import dataset_examples as de
+from core.features import example_patches as ep
 from core.features import feature_vis as fvis
+from core.features import unit_maxima as um
+from core.features import vis_params as vp
+from core.features import vis_shape as vs
 from core.models.loading import get_model
 from core.util.hooks import capture_outputs
 from tests import tiny_models
@@ -29,7 +34,7 @@ def _brute_force(model, images: ImageSet, size: int, relus: dict[str, str]) -> d
     return {conv: outputs[relu].numpy() for conv, relu in relus.items()}
 
 
-def _check_against(result: de.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
+def _check_against(result: um.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
     for layer, full in maps.items():
         n, c, h, w = full.shape
         assert result.shapes[layer] == (h, w)
@@ -69,7 +74,7 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
         f"features.conv_{b}_{c}": f"features.relu_{b}_{c}" for b, n in ((1, 2), (2, 2), (3, 3)) for c in range(1, n + 1)
     }
     _check_against(result, _brute_force(model, images, 64, relus))
-    examples = de.channel_examples(model, result, "features.conv_1_1", 3)
+    examples = ep.channel_examples(model, result, "features.conv_1_1", 3)
     assert len(examples) == 9 and [e.value for e in examples] == sorted((e.value for e in examples), reverse=True)
     for example in examples:  # a 3x3 conv at stride 1: the 3x3 window centred on the unit, clipped to the image
         row, col = example.unit
@@ -78,11 +83,11 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
             example.window[3] - example.window[1] + 1,
             example.window[2] - example.window[0] + 1,
         )
-    deep = de.channel_examples(model, result, "features.conv_3_3", 0, k=4)
+    deep = ep.channel_examples(model, result, "features.conv_3_3", 0, k=4)
     assert len(deep) == 4 and all(e.patch.width > 20 for e in deep)
     lines = result.csv("features.conv_1_1", 3).splitlines()
     assert lines[0] == "rank,image,max,row,col" and len(lines) == 1 + len(images.samples)
-    assert de.examples_grid(examples).size == (3 * 132 - 4, 3 * 132 - 4)
+    assert ep.examples_grid(examples).size == (3 * 132 - 4, 3 * 132 - 4)
     with pytest.raises(ValueError, match="channel must be between 0 and 15"):
         result.top("features.conv_1_1", 16)
     with pytest.raises(ValueError, match="was not recorded"):
@@ -95,7 +100,7 @@ def test_a_cancelled_pass_leaves_no_partial_cache(tmp_path) -> None:
     checks = []
     with tiny_models.registered() as key:
         model = get_model(key, pretrained=False)
-        with pytest.raises(de.Cancelled):
+        with pytest.raises(um.Cancelled):
             de.dataset_maxima(model, images, 16, cancel=lambda: checks.append(1) or len(checks) > 1)
         assert len(checks) == 2 and hook_count(model.module) == 0
         folder = get_settings().home / "unit-examples"
@@ -131,7 +136,7 @@ def test_feature_vis_raises_the_objective_stays_an_image_and_leaves_no_hooks() -
     assert [s for s, _ in frames] == [8, 16] and frames[-1][1].shape == (64, 64, 3)
     assert hook_count(model.module) == 0 and [p.requires_grad for p in model.module.parameters()] == flags
     assert all(p.grad is None for p in model.module.parameters())
-    assert not any(isinstance(m, fvis.RedirectedReLU) for m in model.module.modules())  # the shared model untouched
+    assert not any(isinstance(m, vp.RedirectedReLU) for m in model.module.modules())  # the shared model untouched
     # The result is what the model itself (no hooks of ours, no redirected ReLU) sees: relu_3_3 after conv_3_3.
     grey = _mean_of(model, "features.relu_3_3", 7, fvis.to_picture(np.full((64, 64, 3), 0.5)))
     assert _mean_of(model, "features.relu_3_3", 7, result.picture) > grey + 0.1
@@ -149,7 +154,7 @@ def test_feature_vis_hooks_go_after_an_error_and_a_cancel_saves_nothing() -> Non
     with pytest.raises(RuntimeError, match="progress failed"):
         fvis.visualise(model, "features.conv_1_1", 1, size=64, steps=8, progress=boom, every=2)
     assert hook_count(model.module) == 0
-    with pytest.raises(de.Cancelled):
+    with pytest.raises(um.Cancelled):
         fvis.visualise(model, None, 2, size=64, steps=8, cancel=lambda: True)
     assert fvis.find_cached_vis(model, None, 2, 64, 8) is None and hook_count(model.module) == 0
     for layer, channel, message in (
@@ -176,12 +181,78 @@ def test_a_colour_selective_first_layer_channel_wants_its_colour() -> None:
         assert torch.nn.functional.cosine_similarity(mean, colour[channel], dim=0) > 0.5, channel
 
 
+def _spread(mask: np.ndarray) -> float:
+    """How far the outline strays from a circle: the spread (std / mean) of the object's largest radius
+    from its centroid over 32 directions; 0 for a disc, large for a star's points."""
+    ys, xs = np.nonzero(mask)
+    dy, dx = ys - ys.mean(), xs - xs.mean()
+    bins = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * 32).astype(int) % 32
+    radii = np.zeros(32)
+    np.maximum.at(radii, bins, np.hypot(dy, dx))
+    return float(radii.std() / radii.mean())
+
+
 @pytest.mark.slow
-def test_the_picture_of_a_class_is_classified_as_that_class() -> None:
+def test_the_picture_of_a_class_is_that_class_and_has_its_shape() -> None:
+    """Oracle: the classroom model calls the picture of a class that class (p > 0.8), and the object in it
+    (pixels nearer the object's colour than the background's) has the outline statistic of the class's own
+    drawings from core.datasets.shapes: nearer to its class's mean than to the other class's."""
     model = get_model("tiny_vgg")
-    star = model.categories.index("star")
-    result = fvis.visualise(model, None, star, size=64, steps=64)
-    assert result.final > result.start and result.image.min() >= 0 and result.image.max() <= 1
+    own = {name: np.mean([_spread(shapes._mask(name, np.random.default_rng(i), 64) > 0.5) for i in range(30)])
+           for name in ("circle", "star")}  # fmt: skip
+    background, colour = (np.array(c) for c in vs.SHOWN)
+    found = {}
+    for name, other in (("circle", "star"), ("star", "circle")):
+        category = model.categories.index(name)
+        result = fvis.visualise(model, None, category, size=64, steps=128, style="shape")
+        assert result.final > result.start and result.image.min() >= 0 and result.image.max() <= 1
+        with torch.no_grad():
+            probabilities = torch.softmax(model.module(model.to_input(result.picture)), dim=1)[0]
+        assert int(probabilities.argmax()) == category and probabilities[category] > 0.8, name
+        mask = np.linalg.norm(result.image - background, axis=2) > np.linalg.norm(colour - background) / 2
+        assert 0.02 < mask.mean() < 0.3, name  # one object, not the whole picture
+        found[name] = _spread(mask)
+        assert abs(found[name] - own[name]) < abs(found[name] - own[other]), (name, found, own)
+    assert found["circle"] < found["star"]
+
+
+def test_shape_style_is_an_image_in_range_with_a_penalty_and_unknown_styles_are_refused() -> None:
+    param = vs.ShapeImage(96, 0, torch.device("cpu"), work=48)  # drawn at 96 px, seen by the model at 48
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        probabilities = torch.softmax(model.module(model.to_input(result.picture)), dim=1)[0]
-    assert int(probabilities.argmax()) == star and probabilities[star] > 0.8
+        images, area, penalty = (
+            (param(), param.seen(), param.view(generator)),
+            float(param.mask().mean()),
+            float(param.penalty()),
+        )
+    for image, side in zip(images, (96, 48, 48), strict=True):
+        assert image.shape == (1, 3, side, side) and float(image.min()) >= 0 and float(image.max()) <= 1
+    small = torch.nn.functional.interpolate(images[0], size=(48, 48), mode="area")
+    assert float((small - images[1]).abs().mean()) < 0.05  # the same object at both sizes
+    assert 0 < area < vs.MAX_AREA and penalty >= 0
+    with pytest.raises(ValueError, match="style must be one of texture, shape"):
+        fvis.visualise(get_model("tiny_vgg"), None, 0, size=64, steps=8, style="cubist")
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 1, 1), (3, 5, 4, 4), (2, 3, 7, 9), (2, 3, 40, 33)])
+def test_each_channel_reduction_equals_numpy_max_and_argmax(shape) -> None:
+    maps = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    maps[:, 1] = 0.0  # a dead channel: every place ties, the first one is reported
+    values, where, hw = de._reduce(maps)
+    flat = maps.flatten(2).numpy()
+    assert hw == shape[2:] and where.dtype == torch.int32 and values.dtype == torch.float32
+    np.testing.assert_array_equal(values.numpy(), flat.max(axis=2))
+    np.testing.assert_array_equal(where.numpy(), flat.argmax(axis=2))
+
+
+def test_passes_reuse_one_private_view_and_leave_no_hook_on_it(tmp_path) -> None:
+    model = get_model("tiny_vgg")
+    with de.pass_view(model) as first:
+        assert first is not model.module
+        with de.pass_view(model) as second:  # another pass while the first runs: its own view
+            assert second is not first and second is not model.module
+    with de.pass_view(model) as again:
+        assert again is first
+    root = make_dataset(tmp_path / "colours", counts={"red": 2, "blue": 2})
+    de.dataset_maxima(model, load_image_set(DatasetChoice("colours", root)), 64)
+    assert hook_count(first) == 0 and hook_count(model.module) == 0

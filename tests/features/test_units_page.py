@@ -35,3 +35,6 @@ def test_record_examples_then_draw_a_channel_and_a_class(tmp_path, monkeypatch) 
     assert "the image class star wants" in texts(at)
     at.button(key="ud_fv_run").click().run()
     assert not at.exception and not at.error and "Objective" in texts(at)
+    assert "One object's outline, painted in random colours" in texts(at)  # a class: its shape by default
+    at.segmented_control(key="ud_fv_style").set_value("texture (Lucid)").run()
+    assert not at.exception and any(b.key == "ud_fv_run" for b in at.button)  # not drawn in this style yet
