@@ -151,20 +151,31 @@ def trace_layer(module: nn.Module, name: str) -> Iterator[dict]:
             record["steps"].append(step)
             record.update(last=output, seen=output.detach().clone(), open=True)
 
-    conv = convs[name]
-    handles = [conv.register_forward_pre_hook(on_input), conv.register_forward_hook(on_output)]
+    handles: list = []
     try:
-        for sub in module.modules():
-            if sub is not conv and not list(sub.children()):
-                handles.append(sub.register_forward_pre_hook(before))
-                if isinstance(sub, (*FOLLOWERS, *POOLS)):
-                    handles.append(sub.register_forward_hook(after))
+        _register(module, convs[name], handles, (on_input, on_output), (before, after))
         yield record
     finally:
         for handle in handles:
             handle.remove()
         for key in ("last", "seen", "next"):
             record.pop(key, None)
+
+
+def _register(module: nn.Module, conv: nn.Module, handles: list, at_conv: tuple, at_leaves: tuple) -> None:
+    """Hook ``conv`` (its input, its output) and every other leaf (before; after, for followers and pools).
+
+    Each handle is appended to ``handles`` as soon as it exists, so the caller removes all of them.
+    """
+    on_input, on_output = at_conv
+    before, after = at_leaves
+    handles.append(conv.register_forward_pre_hook(on_input))
+    handles.append(conv.register_forward_hook(on_output))
+    for sub in module.modules():
+        if sub is not conv and not list(sub.children()):
+            handles.append(sub.register_forward_pre_hook(before))
+            if isinstance(sub, (*FOLLOWERS, *POOLS)):
+                handles.append(sub.register_forward_hook(after))
 
 
 def as_pair(value) -> tuple[int, int]:
