@@ -1,7 +1,9 @@
 """ConvLens entry point: page config, the shared sidebar and navigation.
 
-Run with ``make run`` (or ``streamlit run dashboard/app.py``: the Makefile installs the
-repository as a package, so ``core`` and ``dashboard`` import from anywhere).
+Run with ``make run`` (``python -m dashboard``: this file plus a warm-up thread that imports
+PyTorch and prepares the default model's answer while the server starts, see
+:mod:`dashboard.warmup`), or ``streamlit run dashboard/app.py`` (no warm-up). The Makefile
+installs the repository as a package, so ``core`` and ``dashboard`` import from anywhere.
 
 The first run of a fresh server imports PyTorch (seconds): a heading and a loading line are
 drawn before that, so the browser never shows a blank page. Captum and Ultralytics load only
@@ -16,9 +18,15 @@ import streamlit as st
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
 
+def _imported(name: str) -> bool:
+    """Whether module ``name`` is fully imported (the warm-up thread may be importing it right now)."""
+    module = sys.modules.get(name)
+    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
 def _modules():
     """The app's own modules; on a cold server, with a loading state shown while PyTorch imports."""
-    if "dashboard.state" in sys.modules:
+    if _imported("dashboard.state") and _imported("dashboard.sidebar"):
         return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
     loading = st.empty()
     with loading.container():

@@ -8,6 +8,7 @@ import pytest
 from bench.serve import free_port
 from core.explain.gradcam import grad_cams as explain
 from core.explain.methods import Options, attribute
+from core.explain.target_layers import layer_choices
 from core.features.capture import capture
 from core.io.assets import sample_images
 from core.io.images import load_image
@@ -75,7 +76,7 @@ def test_classify_grad_cam_and_captures_equal_the_embedded_answers(remote: str) 
 
 def test_attribution_equals_the_embedded_one(remote: str) -> None:
     model, image = get_model(default_key()), load_image(sample_images()["cat"])
-    layer = serving.layer_choices(model.key).default
+    layer = layer_choices(model.key).default
     got = serving.attribute(model, image, "saliency", 1, layer, Options())
     want = attribute(model, image, "saliency", 1, layer, Options())
     assert got.label == want.label
