@@ -53,6 +53,7 @@ def _sample():
 
 def warm_up() -> None:
     """Import, load and compute what the first page needs, into the caches shared by every session."""
+    began = time.perf_counter()
     try:
         _step("import the app (PyTorch, torchvision)", _import_app)
         if failures:
@@ -70,7 +71,8 @@ def warm_up() -> None:
         if result is not None:
             _step("first figure", lambda: models.topk_figure(result).to_json())
         took = ", ".join(f"{k} {v:.2f} s" for k, v in steps_seconds.items())
-        print(f"ConvLens warm-up done ({took})", file=sys.stderr, flush=True)  # the server's own log
+        done = time.perf_counter() - began
+        print(f"ConvLens warm-up done in {done:.1f} s ({took})", file=sys.stderr, flush=True)  # the server's log
     finally:
         DONE.set()
 
