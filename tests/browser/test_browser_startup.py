@@ -24,6 +24,7 @@ def test_python_m_dashboard_serves_the_zoo_with_the_warmed_answer(browser, tmp_p
         page.get_by_text("Top-5 of").first.wait_for()
         assert page.get_by_role("heading", name="Model zoo: EfficientNet-Lite0").is_visible()
         assert_no_exception(page)
+        page.locator(".js-plotly-plot").first.wait_for()  # the top-5 chart drawn
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / "startup_zoo.png")
         context.close()
