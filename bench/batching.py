@@ -126,7 +126,7 @@ def serve_rows(key: str = "resnet18", rounds: int = 3) -> list[Row]:
         for _ in range(rounds):
             for batch in (1, 8):
                 seen[batch].append(_per_second(run, items, batch))
-        what = f"{key} {kind}, 8 requests in one Ray Serve batch"
+        what = f"{'YOLOv8n INT8' if kind == 'YOLO detection' else key} {kind}, 8 requests in one Ray Serve batch"
         out.append(Row(what, statistics.median(seen[8]), "one at a time", statistics.median(seen[1]), "> 1x", "req/s"))
     return out
 
