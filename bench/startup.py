@@ -36,12 +36,12 @@ ZOO = {"heading": "h1", "result": "text=Top-5 of"}
 
 
 def milestones(
-    browser, script: Path, path: str, waits: dict[str, str], home: Path, root: Path = ROOT, launcher=None
+    browser, script: Path, path: str, waits: dict[str, str], home: Path, root: Path = ROOT, launcher=None, env=None
 ) -> dict[str, float]:
     """Seconds from starting the server to each milestone: ``waits`` maps a name to a CSS/text selector."""
     start = time.perf_counter()
     found = {}
-    with serve(script, offline_env(home), home / "server.log", root, launcher) as (url, _process):
+    with serve(script, offline_env(home) | (env or {}), home / "server.log", root, launcher) as (url, _process):
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.goto(url + path, wait_until="commit")
         for name, selector in waits.items():
@@ -63,12 +63,13 @@ def checkout(ref: str) -> Iterator[Path]:
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
 
 
-def _variants(before: Path, ref: str) -> dict[str, tuple[Path, Sequence[str] | None]]:
-    """Name -> (folder it runs from, launcher; None: ``streamlit run dashboard/app.py``)."""
+def _variants(before: Path, ref: str) -> dict[str, tuple[Path, Sequence[str] | None, dict]]:
+    """Name -> (folder it runs from, launcher (None: ``streamlit run dashboard/app.py``), environment)."""
+    launcher = (sys.executable, "-m", "dashboard")
     return {
-        "python -m dashboard (warm-up)": (ROOT, (sys.executable, "-m", "dashboard")),
-        "streamlit run, this checkout": (ROOT, None),
-        f"streamlit run, {ref} (before)": (before, None),
+        "python -m dashboard (warm-up)": (ROOT, launcher, {}),
+        "streamlit run, this checkout": (ROOT, None, {}),
+        f"streamlit run, {ref} (before)": (before, None, {}),
     }
 
 
@@ -86,8 +87,9 @@ def measure(repeat: int, ref: str) -> tuple[dict[str, list[dict[str, float]]], l
         bare = []
         for _ in range(repeat):
             bare.append(milestones(browser, hello, "/", {"heading": "h1"}, home)["heading"])
-            for name, (root, launcher) in variants.items():
-                seen[name].append(milestones(browser, Path("dashboard/app.py"), "/zoo", ZOO, home, root, launcher))
+            for name, (root, launcher, env) in variants.items():
+                app = Path("dashboard/app.py")
+                seen[name].append(milestones(browser, app, "/zoo", ZOO, home, root, launcher, env))
         browser.close()
     return seen, bare
 
