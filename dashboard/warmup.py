@@ -43,6 +43,7 @@ def _import_app() -> None:
     import dashboard.sidebar
     import dashboard.state
     import dashboard.ui  # noqa: F401
+    from core import kit  # noqa: F401  (the home page's)
 
 
 def _sample():
