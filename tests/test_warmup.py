@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from core import models, serving
 from core.models import weights
 from dashboard import warmup
 from tests.apptest import open_page, texts
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -52,3 +55,17 @@ def test_a_broken_default_model_is_logged_and_the_page_shows_the_error(
     at = open_page("zoo")
     assert at.error and any(card.label in e.value or "resnet18" in e.value.lower() for e in at.error)
     assert "ConvLens warm-up done" in capsys.readouterr().err
+
+
+def test_the_first_pages_import_no_heavy_library() -> None:
+    """Home and the zoo, in a fresh process: Captum, Ultralytics, scikit-learn, the runtimes wait for their pages."""
+    heavy = ("captum", "ultralytics", "sklearn", "openvino", "onnxruntime", "plotly.express", "matplotlib")
+    script = (
+        "import sys\n"
+        "from tests.apptest import open_page\n"
+        "open_page('zoo')\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
