@@ -10,7 +10,7 @@ import sys
 
 from bench.common import table
 
-MODULES = ["startup", "zoo", "features", "units", "gradcam", "transfer", "detection", "batching"]
+MODULES = ["startup", "zoo", "features", "units", "gradcam", "pictures", "transfer", "detection", "batching"]
 
 
 def main(names: list[str]) -> None:

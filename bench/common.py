@@ -66,6 +66,8 @@ def table(rows: list[Row]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ours, peer = f"{r.ours:.1f} {r.unit}", f"{r.peer:.1f} {r.unit}"
-        lines.append(f"| {r.what} | {ours} | {r.peer_name} | {peer} | {r.ratio:.2f}x | {r.target} |")
+        digits = 1 if r.unit else 3  # a unitless figure is a score (accuracy, mAP) in [0, 1]
+        ours, peer = f"{r.ours:.{digits}f} {r.unit}".rstrip(), f"{r.peer:.{digits}f} {r.unit}".rstrip()
+        ratio = "-" if r.ratio != r.ratio else f"{r.ratio:.2f}x"  # NaN: a zero peer (e.g. an untrained model)
+        lines.append(f"| {r.what} | {ours} | {r.peer_name} | {peer} | {ratio} | {r.target} |")
     return "\n".join(lines)

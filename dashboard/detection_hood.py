@@ -1,4 +1,8 @@
-"""The YOLO page's "Under the hood" section: the grids, the raw candidates, NMS step by step, where it looks."""
+"""The YOLO page's "Under the hood" section: the grids, the raw candidates, NMS step by step, where it looks.
+
+Every result and picture here comes from :mod:`core.serving.hood`: computed, drawn and encoded once
+for every session that shows the same model, image, thresholds and step.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import detection
+from core import detection, serving
 from dashboard import ui
 
 PLAY_SECONDS = 1.0
-
-
-@st.cache_data(max_entries=16, show_spinner="Keeping every candidate of the model (one pass, then cached)...")
-def raw_output(_model: detection.YoloModel, model_key: str, data: bytes) -> detection.RawOutput:
-    """All the model's candidates on one image (cached: the section's sliders never re-run the model)."""
-    return detection.raw_output(_model, ui.decode_image(data))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def fixed_pictures(_raw: detection.RawOutput, model_key: str, data: bytes) -> tuple[list[Image.Image], Image.Image]:
-    """The pictures that do not depend on the thresholds: the tinted grids and all candidates (once per image)."""
-    heat = detection.level_heatmaps(_raw)
-    grids = [detection.grid_base(_raw, number, heat[number]) for number in range(len(_raw.levels))]
-    return grids, detection.candidates_picture(_raw, range(len(_raw.boxes)))
-
-
-@st.cache_data(max_entries=32, show_spinner="One forward and one backward pass...")
-def box_cam(_model: detection.YoloModel, model_key: str, data: bytes, candidate: int, class_id: int, method: str):
-    """The CAM of one candidate's class score (cached per image, box and method)."""
-    return detection.box_cam(_model, raw_output(_model, model_key, data), candidate, class_id, method)
 
 
 def section(model: detection.YoloModel, decoded: list[tuple[str, bytes, Image.Image]]) -> None:
@@ -41,7 +25,7 @@ def section(model: detection.YoloModel, decoded: list[tuple[str, bytes, Image.Im
     index = 0
     if len(decoded) > 1:
         index = st.selectbox("Image", range(len(decoded)), format_func=lambda i: decoded[i][0], key="det_hood_image")
-    _, data, image = decoded[index]
+    image = decoded[index][2]
     st.caption(
         f"The model runs once more on this image, letterboxed to a {model.imgsz}x{model.imgsz} square "
         "(the size it was trained at) so that every cell of every grid exists, and keeps all its candidates; "
@@ -49,12 +33,13 @@ def section(model: detection.YoloModel, decoded: list[tuple[str, bytes, Image.Im
         "A .pt model may run on a smaller rectangle above, so its boxes there can differ by a pixel or two."
     )
     with ui.user_errors("Looking inside the model"):
-        raw = raw_output(model, model.cache_key, data)
-        explore(model, data, image, raw)
+        with st.spinner("Keeping every candidate of the model (one pass, shared by every session)..."):
+            raw = serving.hood.raw_output(model, image)
+        explore(model, image, raw)
 
 
 @st.fragment
-def explore(model: detection.YoloModel, data: bytes, image: Image.Image, raw: detection.RawOutput) -> None:
+def explore(model: detection.YoloModel, image: Image.Image, raw: detection.RawOutput) -> None:
     """The two thresholds and the four steps (moves rerun only this)."""
     with ui.user_errors("Looking inside the model"):
         left, right = st.columns(2)
@@ -62,24 +47,23 @@ def explore(model: detection.YoloModel, data: bytes, image: Image.Image, raw: de
         iou = right.slider(
             "NMS IoU", 0.1, 0.95, 0.7, 0.05, key="det_hood_nms", help="Which duplicates NMS drops (not the match IoU)."
         )
-        run = detection.run_nms(raw, conf, iou)
-        grid_bases, everything = fixed_pictures(raw, model.cache_key, data)
+        run = serving.hood.nms(raw, conf, iou)
         grids, candidates, nms, looks = st.tabs(
             ["1 · The grids", "2 · Raw candidates", "3 · NMS step by step", "4 · Where it looks"]
         )
         with grids:
-            _grids(raw, run, grid_bases)
+            _grids(raw, run)
         with candidates:
-            _candidates(raw, run, everything)
+            _candidates(raw, run)
         with nms:
             playing = st.toggle("Play (one step a second, loops)", key="det_hood_play")
             st.fragment(_steps, run_every=PLAY_SECONDS if playing else None)(model.names, raw, run, playing)
             _export(raw, run, model.names)
         with looks:
-            _looks(model, data, image, raw, run)
+            _looks(model, image, raw, run)
 
 
-def _grids(raw: detection.RawOutput, run: detection.NmsRun, bases: list[Image.Image]) -> None:
+def _grids(raw: detection.RawOutput, run: detection.NmsRun) -> None:
     sizes = " + ".join(f"{g.rows}x{g.cols}" for g in raw.levels)
     st.markdown(
         f"The head looks at the {raw.letterboxed.width}x{raw.letterboxed.height} input through "
@@ -88,7 +72,7 @@ def _grids(raw: detection.RawOutput, run: detection.NmsRun, bases: list[Image.Im
         "predicting a box and a score per class. Fine grids find small objects; coarse grids, large ones."
     )
     for column, (number, grid) in zip(st.columns(len(raw.levels)), enumerate(raw.levels), strict=True):
-        column.image(detection.grid_picture(raw, number, bases[number], run.kept), width="stretch")
+        column.image(serving.hood.grid_png(raw, run, number), width="stretch")
         column.caption(f"Stride {grid.stride}: {sum(raw.level_of(run.kept) == number)} final box(es) from here.")
     anchors = raw.levels[0].anchors
     st.caption(
@@ -97,11 +81,11 @@ def _grids(raw: detection.RawOutput, run: detection.NmsRun, bases: list[Image.Im
     )
 
 
-def _candidates(raw: detection.RawOutput, run: detection.NmsRun, everything: Image.Image) -> None:
+def _candidates(raw: detection.RawOutput, run: detection.NmsRun) -> None:
     left, right = st.columns(2)
-    left.image(everything, width="stretch")
+    left.image(serving.hood.candidates_png(raw), width="stretch")
     left.metric("All candidates, before any threshold", f"{len(raw.boxes):,}")
-    right.image(detection.candidates_picture(raw, run.above, opacity=0.8), width="stretch")
+    right.image(serving.hood.candidates_png(raw, run), width="stretch")
     right.metric(f"Above confidence {run.conf:.2f}", f"{len(run.above):,}")
     st.caption(
         "Every candidate's outline, drawn faintly: blue is denser where more boxes pile up. Most cells "
@@ -121,7 +105,7 @@ def _steps(names: dict[int, str], raw: detection.RawOutput, run: detection.NmsRu
         state["det_hood_step"] = state["det_hood_step"] % total + 1
     step = st.slider("NMS step", 0, total, key="det_hood_step")
     left, right = st.columns([3, 2])
-    left.image(detection.nms_picture(raw, run, step, names), width="stretch")
+    left.image(serving.hood.nms_png(raw, run, step, names), width="stretch")
     survivors = len(run.above) if step == 0 else run.steps[step - 1].survivors
     right.metric("Boxes left (kept + waiting)", survivors, delta=survivors - len(run.above) or None)
     right.text(_step_text(names, raw, run, step))  # class names come from the model file: plain text
@@ -147,11 +131,11 @@ def _step_text(names: dict[int, str], raw: detection.RawOutput, run: detection.N
 
 
 def _export(raw: detection.RawOutput, run: detection.NmsRun, names: dict[int, str]) -> None:
-    rows = detection.step_rows(raw, run, names)
+    rows, csv = serving.hood.steps_table(raw, run, names)
     st.dataframe(pd.DataFrame(rows, columns=detection.STEP_COLUMNS), hide_index=True, width="stretch")
     st.download_button(
         "Download the NMS steps (CSV)",
-        detection.steps_csv(raw, run, names),
+        csv,
         file_name="nms_steps.csv",
         mime="text/csv",
         on_click="ignore",
@@ -160,7 +144,7 @@ def _export(raw: detection.RawOutput, run: detection.NmsRun, names: dict[int, st
     )
 
 
-def _looks(model, data: bytes, image: Image.Image, raw, run: detection.NmsRun) -> None:
+def _looks(model: detection.YoloModel, image: Image.Image, raw: detection.RawOutput, run: detection.NmsRun) -> None:
     if (why := detection.cam_unavailable(model)) is not None:
         st.info(why, icon=":material/visibility_off:")
         return
@@ -175,9 +159,10 @@ def _looks(model, data: bytes, image: Image.Image, raw, run: detection.NmsRun) -
     if not st.toggle("Show where the detector looks (one forward and one backward pass)", key="det_hood_cam"):
         return
     candidate = int(run.kept[choice])
-    cam = box_cam(model, model.cache_key, data, candidate, int(raw.best_class[candidate]), method)
+    with st.spinner("One forward and one backward pass (shared by every session)..."):
+        cam = serving.hood.box_cam(model, image, candidate, int(raw.best_class[candidate]), method)
+    st.image(serving.hood.cam_png(image, raw, cam, candidate), width="stretch")
     box = raw.to_image(raw.boxes[[candidate]])[0]
-    st.image(detection.cam_picture(image, cam, box), width="stretch")
     where = "inside" if detection.peak_inside(cam, box) else "outside"
     st.caption(
         f"{method} for this box's class score ({cam.score:.2f}), over the three maps the head reads; the cross "

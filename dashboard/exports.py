@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 
+from core import serving
 from core.viz import Entry, Legend, slide, slide_png, stamp_untrained, to_png, worksheet_html
 
 KEY = "ws_entries"
@@ -35,6 +37,17 @@ def honest(image: Image.Image | np.ndarray, untrained: bool) -> Image.Image | np
     if not untrained:
         return image
     return stamp_untrained(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
+
+
+def shared(
+    owner: object, key: tuple, draw: Callable[[], Image.Image | np.ndarray], untrained: bool
+) -> tuple[Image.Image | np.ndarray, bytes]:
+    """``draw()`` made once for every session showing the same (``owner``, ``key``), and its encoded, honest picture.
+
+    The first is for downloads and the worksheet (shared: never modify it), the bytes for ``st.image``.
+    """
+    picture = serving.value(owner, ("picture", *key), draw)
+    return picture, serving.encoded(owner, ("picture", *key, untrained), lambda: honest(picture, untrained))
 
 
 def record(item: Shown) -> None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import functools
 import secrets
+from pathlib import Path
 
 import streamlit as st
 
 from core import models, safe_text
-from core.config import EPOCHS, Param, decode, encode
+from core.config import EPOCHS, Param, decode, encode, get_settings
 from core.io import sample_images
 from core.util import BrowserStore
 from core.viz import COLORMAPS
@@ -120,6 +121,7 @@ def params() -> tuple[Param, ...]:
         Param("method", "gc_method", default="grad_cam", choices=_explain_methods),
         Param("gc_cmap", "gc_cmap", default="jet", choices=COLORMAPS),
         Param("opacity", "gc_alpha", kind=float, default=0.5, low=0.0, high=1.0),
+        Param("own_scales", "gc_own_scale", kind=bool, default=False),
         Param("epochs", "tl_epochs", kind=int, default=5, low=1, high=int(EPOCHS.value)),
         Param("conf", "det_conf", kind=float, default=0.25, low=0.01, high=1.0),
         Param("nms", "det_nms", kind=float, default=0.7, low=0.1, high=1.0),
@@ -186,6 +188,12 @@ def clear(*keys: str) -> None:
         _store().pop(key, None)
 
 
+def keep_valid(key: str, options, default) -> None:
+    """Reset a widget's stored value to ``default`` when it is not among its ``options`` (after a model change)."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
 def link_notes() -> None:
     """Say which values of an opened link were ignored (as text: the link is anyone's)."""
     for note in st.session_state.pop(NOTES, ()):
@@ -233,9 +241,14 @@ def reset_button(prefix: str, label: str = "Reset this page") -> None:
 # --- per-browser data on the server -------------------------------------------------------------
 
 
-@st.cache_resource
+@st.cache_resource(max_entries=4)
+def _browser_store_in(folder: str) -> BrowserStore:
+    return BrowserStore(Path(folder))
+
+
 def _browser_store() -> BrowserStore:
-    return BrowserStore()
+    """The server's per-browser store, kept under the app's home folder so that a restart finds it."""
+    return _browser_store_in(str(get_settings().home / "browsers"))
 
 
 def browser_id() -> str:

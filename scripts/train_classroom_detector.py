@@ -185,9 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     previous = json.loads((args.out / METADATA_PATH.name).read_text()) if args.start else None
     meta = train(config, work)
-    if previous is not None:  # a second stage: keep the first stage's record
-        meta["previous_stage"] = {k: previous.get(k) for k in ("config", "train_seconds", "val_map50", "val_map50_95")}
-        meta["previous_stage"]["epochs"] = previous.get("epochs")
+    if previous is not None:  # a later stage: keep the record of every stage before it, nested
+        meta["previous_stage"] = {k: previous.get(k) for k in (*_STAGE_KEYS, "previous_stage")}
     ship(meta, args.out, work)
     print(json.dumps({k: v for k, v in meta.items() if k != "epochs"}, indent=1))
     return 0

@@ -53,7 +53,7 @@ def test_presenter_mode_adds_what_to_notice_and_views_hide_controls_they_ignore(
     assert [r.label for r in at.radio] == ["Top-5 predictions", "Method"]
     at.segmented_control(key="gc_view").set_value("top3").run()  # the top-3 view explains its own three classes
     assert not at.exception and "Top-5 predictions" not in [r.label for r in at.radio]
-    assert "do not share one colour scale" in texts(at)
+    assert "share one colour scale" in texts(at) and at.toggle(key="gc_own_scale").value is False
     at.segmented_control(key="gc_view").set_value("depth").run()  # layer by layer picks its own layers
     assert not at.exception and "Layer" not in [s.label for s in at.selectbox]
 

@@ -4,7 +4,8 @@ A dataset is a folder with ``train/`` and ``val/`` holding one subfolder per cla
 folder of class subfolders that is split by a seeded, stratified ratio. Files that are not
 images are skipped and reported (torchvision's ``ImageFolder`` extensions decide, so
 hymenoptera's ``train/ants/imageNotFound.gif`` is left out exactly as the PyTorch tutorial
-leaves it out). Uploaded zips are unpacked by :mod:`core.datasets.uploads`.
+leaves it out). Uploaded zips are unpacked by :mod:`core.datasets.uploads`; the datasets offered are
+listed by :mod:`core.datasets.catalog`, previewed by :mod:`core.datasets.previews`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,10 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from core.config import limits
-from core.config.settings import get_settings
-from core.datasets.shapes import TRANSFER_CLASSES, write_imagefolder
-from core.errors import DatasetError, ImageError
-from core.io.images import load_image
+from core.errors import DatasetError
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
@@ -111,20 +108,21 @@ def _visible(path: Path | str) -> bool:
     return not name.startswith(".") and name not in IGNORED
 
 
-def _subdirs(path: Path) -> list[Path]:
+def subfolders(path: Path) -> list[Path]:
+    """The visible folders in ``path``, sorted by name (hidden ones and zip tools' ``__MACOSX`` left out)."""
     return sorted(p for p in path.iterdir() if p.is_dir() and _visible(p))
 
 
 def _named(path: Path, names: tuple[str, ...]) -> Path | None:
-    return next((p for p in _subdirs(path) if p.name.lower() in names), None)
+    return next((p for p in subfolders(path) if p.name.lower() in names), None)
 
 
 def find_root(path: Path) -> Path:
     """Descend through wrapper folders (a zip's single top folder) to the dataset itself."""
     while True:
-        subdirs = _subdirs(path)
+        subdirs = subfolders(path)
         has_files = any(p.is_file() and _visible(p) for p in path.iterdir())
-        if len(subdirs) != 1 or has_files or not _subdirs(subdirs[0]) or _named(path, TRAIN_NAMES):
+        if len(subdirs) != 1 or has_files or not subfolders(subdirs[0]) or _named(path, TRAIN_NAMES):
             return path
         path = subdirs[0]
 
@@ -223,12 +221,12 @@ def load_dataset(path: str | Path, val_ratio: float = 0.2, seed: int = 0) -> Dat
     train_dir, val_dir = _named(root, TRAIN_NAMES), _named(root, VAL_NAMES)
     presplit = train_dir is not None and val_dir is not None
     source = train_dir or root
-    classes = [p.name for p in _subdirs(source)]
+    classes = [p.name for p in subfolders(source)]
     _check_classes(classes, root)
     train, empty = scan.split(source, classes)
     val: list[Sample] = []
     if presplit:
-        val_classes = [p.name for p in _subdirs(val_dir)]
+        val_classes = [p.name for p in subfolders(val_dir)]
         if set(val_classes) != set(classes):
             raise DatasetError(
                 f"train/ has classes {', '.join(classes)} but {val_dir.name}/ has {', '.join(val_classes) or 'none'}: "
@@ -254,60 +252,3 @@ def load_dataset(path: str | Path, val_ratio: float = 0.2, seed: int = 0) -> Dat
         skipped=tuple(scan.skipped),
         total_bytes=scan.bytes,
     )
-
-
-@dataclass(frozen=True)
-class DatasetChoice:
-    """A dataset the page can offer: from the configured data folder or uploaded."""
-
-    label: str
-    path: Path
-
-
-def generated_dataset() -> Path:
-    """Shapes the classroom model never saw (``TRANSFER_CLASSES``), written on first use.
-
-    Transfer from Tiny VGG's six shapes to these new classes is the classroom's offline demo
-    of frozen backbone against fine-tuning. Deterministic (seed 0), so every machine has the same.
-    """
-    root = get_settings().home / "generated" / "shapes-new-classes"
-    if not root.is_dir():
-        try:
-            write_imagefolder(root, TRANSFER_CLASSES, seed=0)
-        except (ValueError, OSError):  # another session wrote it at the same moment
-            if not root.is_dir():
-                raise
-    return root
-
-
-def list_datasets() -> list[DatasetChoice]:
-    """Folders in the configured data folder (``CONVLENS_DATA_DIR``), uploaded ones, then the generated one."""
-    settings = get_settings()
-    found = []
-    for folder, suffix in ((settings.data_dir, ""), (settings.uploads_dir, " (uploaded)")):
-        if folder.is_dir():
-            found += [DatasetChoice(p.name + suffix, p) for p in _subdirs(folder)]
-    label = f"generated shapes: {', '.join(TRANSFER_CLASSES)} (new classes for Tiny VGG)"
-    return [*found, DatasetChoice(label, generated_dataset())]
-
-
-def thumbnail(path: Path, side: int = 160) -> Image.Image | None:
-    """A small square (centre) crop of the image at ``path`` for the page, or None when it cannot be decoded."""
-    try:
-        return ImageOps.fit(load_image(path), (side, side), Image.BILINEAR)
-    except ImageError:
-        return None
-
-
-def thumbnails(dataset: Dataset, per_class: int = 4, side: int = 160) -> list[tuple[str, list[Image.Image]]]:
-    """The first readable training images of each class, shrunk for the page."""
-    found = []
-    for label, name in enumerate(dataset.classes):
-        pictures: list[Image.Image] = []
-        for sample in (s for s in dataset.train if s.label == label):
-            if len(pictures) == per_class:
-                break
-            if (picture := thumbnail(sample.path, side)) is not None:
-                pictures.append(picture)
-        found.append((name, pictures))
-    return found

@@ -1,7 +1,7 @@
 """The image sets the "what units learned" page can run a model over.
 
 The sample photos, the classroom shapes (the six classes Tiny VGG learned, generated once),
-and every dataset the transfer page offers (:func:`core.datasets.folders.list_datasets`: the data
+and every dataset the transfer page offers (:func:`core.datasets.catalog.list_datasets`: the data
 folder, uploaded zips such as hymenoptera, the generated new shapes).
 """
 
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config.settings import get_settings
-from core.datasets.folders import DatasetChoice, Sample, list_datasets, load_dataset
+from core.datasets.catalog import DatasetChoice, list_datasets
+from core.datasets.folders import Sample, load_dataset
 from core.datasets.shapes import BASE_CLASSES, write_imagefolder
 from core.io.assets import SAMPLES_DIR, sample_images
 

@@ -28,9 +28,19 @@ from core.detection.candidates import (
     step_rows,
     steps_csv,
 )
+from core.detection.ground_truth import (
+    Sized,
+    Truths,
+    TruthTable,
+    results_key,
+    rows_digest,
+    truth_table,
+    truths_from_table,
+)
 from core.detection.inside_pictures import cam_picture, candidates_picture, grid_base, grid_picture, nms_picture
 from core.detection.labels import ImageRef, LabelMatch, match_labels
-from core.detection.metrics import DetectionReport, classes_seen, evaluate
+from core.detection.metrics import DetectionReport, ImageResult, classes_seen, evaluate
+from core.detection.model_menu import UPLOAD, ModelMenu, ModelOption, model_menu
 from core.detection.pictures import confusion_figure, draw_detections, iou_arithmetic, iou_picture, legend, pr_figure
 from core.detection.report_tables import DETECTION_COLUMNS, class_rows, detection_rows, report_csv
 from core.detection.yolo import (
@@ -57,6 +67,7 @@ __all__ = [
     "RAW_IOU",
     "STEP_COLUMNS",
     "TRUTH_COLUMNS",
+    "UPLOAD",
     "YOLO_WEIGHTS",
     "BoxCam",
     "DetectionBatch",
@@ -64,12 +75,18 @@ __all__ = [
     "GridLevel",
     "GroundTruth",
     "ImageRef",
+    "ImageResult",
     "LabelIssue",
     "LabelMatch",
     "ModelFile",
+    "ModelMenu",
+    "ModelOption",
     "NmsRun",
     "NmsStep",
     "RawOutput",
+    "Sized",
+    "TruthTable",
+    "Truths",
     "YoloModel",
     "box_cam",
     "cam_picture",
@@ -97,6 +114,7 @@ __all__ = [
     "load_uploaded_pt",
     "local_models",
     "match_labels",
+    "model_menu",
     "model_names",
     "nms_picture",
     "parse_yolo_labels",
@@ -105,10 +123,14 @@ __all__ = [
     "pt_upload_refusal",
     "raw_output",
     "report_csv",
+    "results_key",
+    "rows_digest",
     "run_nms",
     "sample_images",
     "shipped_labels",
     "step_rows",
     "steps_csv",
     "truth_rows",
+    "truth_table",
+    "truths_from_table",
 ]

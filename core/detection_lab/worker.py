@@ -4,14 +4,14 @@
 
 Copies the dataset into the run folder, then trains each strategy with the same data, seed,
 image size and epochs, appending every epoch to ``<strategy>/metrics.json`` as Ultralytics
-reports it. Cancel, the time limit and errors end in a final state (:func:`core.transfer.worker.run_job`).
+reports it. Cancel, the time limit, a server that is gone and errors end in a final state
+(:func:`core.transfer.worker.main`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from core.detection.yolo_data import copy_for_training, load_det_dataset
 from core.detection_lab.runs import DET_STRATEGIES, SCRATCH_YAML, DetRunConfig, start_weights
 from core.transfer.loop import Cancelled
 from core.transfer.store import RunWriter
-from core.transfer.worker import run_job
+from core.transfer.worker import check_server, main
 from core.util.files import write_atomic
 
 
@@ -29,8 +29,8 @@ def _write(path: Path, value: dict) -> None:
     write_atomic(path, json.dumps(value, indent=1).encode())
 
 
-class _Epochs:
-    """Writes a strategy's epochs and progress; stops the run on cancel or over the time limit."""
+class StrategyEpochs:
+    """Writes a strategy's epochs and progress; stops the run on cancel, over the time limit or without its server."""
 
     def __init__(self, writer: RunWriter, key: str, index: int, config: DetRunConfig, started: float) -> None:
         self.writer, self.key, self.index, self.config, self.started = writer, key, index, config, started
@@ -51,6 +51,8 @@ class _Epochs:
         )  # fmt: skip
 
     def should_stop(self) -> bool:
+        """True when the user cancelled; raises when the server is gone or the time is up."""
+        check_server()  # raises ServerGone (the run ends interrupted), through Ultralytics' callback
         elapsed = time.perf_counter() - self.started
         if elapsed > limits.TRAIN_SECONDS.value:
             limits.TRAIN_SECONDS.check(elapsed)
@@ -74,8 +76,9 @@ def train_run(writer: RunWriter) -> str:
     summary = []
     for index, key in enumerate(config.strategies):
         strategy = DET_STRATEGIES[key]
+        check_server()
         writer.status(strategy=key, phase="preparing the model", done=0, total=config.epochs)
-        epochs = _Epochs(writer, key, index, config, started)
+        epochs = StrategyEpochs(writer, key, index, config, started)
         source = start_weights(config.model) if strategy.pretrained else SCRATCH_YAML
         try:
             result = train_yolo(
@@ -91,4 +94,4 @@ def train_run(writer: RunWriter) -> str:
 
 
 if __name__ == "__main__":
-    run_job(sys.argv[1], train_run)
+    main(train_run)

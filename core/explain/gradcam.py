@@ -175,10 +175,15 @@ def layer_cams(
         return cam.layer_maps(batch, targets)
 
 
+def bilinear(cams: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps to (N, H, W) float32, upsampled bilinearly (as in the Grad-CAM paper), values kept."""
+    cams = torch.as_tensor(cams)
+    return F.interpolate(cams[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+
+
 def _upsample(cams: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """(N, h, w) maps to (N, H, W) float32, bilinear (as in the Grad-CAM paper), each scaled to [0, 1]."""
-    full = F.interpolate(cams[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
-    return normalize(full.cpu().numpy(), axis=(1, 2))
+    """(N, h, w) maps to (N, H, W) float32, bilinear, each scaled to [0, 1]."""
+    return normalize(bilinear(cams, size), axis=(1, 2))
 
 
 def grad_cam(
@@ -214,6 +219,7 @@ class LayerMaps:
     layer: str
     maps: np.ndarray  # (targets, H, W) float32 in [0, 1], at the input's resolution
     coarse: np.ndarray  # (targets, h, w) float32 in [0, 1], at the layer's own resolution
+    values: np.ndarray  # (targets, h, w) float32 >= 0: the maps before any scaling (for a shared colour scale)
 
 
 @dataclass(frozen=True)
@@ -246,7 +252,12 @@ def gradcam_result(
         labels=tuple(model.label(t) for t in targets),
         probabilities=tuple(float(p) for p in probabilities),
         layers=tuple(
-            LayerMaps(name, _upsample(cam, tuple(batch.shape[-2:])), normalize(cam.cpu().numpy(), axis=(1, 2)))
+            LayerMaps(
+                name,
+                _upsample(cam, tuple(batch.shape[-2:])),
+                normalize(cam.cpu().numpy(), axis=(1, 2)),
+                cam.float().cpu().numpy(),
+            )
             for name, cam in cams.items()
         ),
     )

@@ -27,7 +27,7 @@ from core.explain.captum_methods import (
     Options,
     Saliency,
 )
-from core.explain.gradcam import GradCAM
+from core.explain.gradcam import GradCAM, GradCamResult
 from core.models.loading import LoadedModel, private_view
 
 DEFAULT_OPTIONS = Options()
@@ -154,6 +154,38 @@ class Attribution:
     heat: np.ndarray  # (H, W) float32 in [0, 1], at the input's resolution
     cost: Cost
     note: str = ""  # a caveat about this model, if any
+    coarse: np.ndarray | None = None  # Grad-CAM: the map at the layer's own resolution, in [0, 1]
+    probability: float | None = None  # Grad-CAM: the class's softmax probability
+
+    def title(self, where: str) -> str:
+        """E.g. "Grad-CAM of tabby (41.0%) at the last conv block" or "Saliency (gradient) of tabby"."""
+        if self.method != "grad_cam":
+            return f"{METHODS[self.method].label} of {self.label}"
+        return f"Grad-CAM of {self.label} ({self.probability:.1%}) at {where}"
+
+
+def from_grad_cam(result: GradCamResult) -> Attribution:
+    """The one-class, one-layer :class:`GradCamResult` as an :class:`Attribution` like the other methods'.
+
+    Grad-CAM is the one method computed for several classes and layers in one batched, shared pass
+    (:func:`core.serving.explain`); this is how its answer joins the others on the page.
+    """
+    if len(result.targets) != 1 or len(result.layers) != 1:
+        raise ValueError(
+            f"result must hold one class at one layer, got {len(result.targets)} classes "
+            f"at {len(result.layers)} layers."
+        )
+    maps = result.layers[0]
+    return Attribution(
+        "grad_cam",
+        result.targets[0],
+        result.labels[0],
+        maps.layer,
+        maps.maps[0],
+        METHODS["grad_cam"].cost(DEFAULT_OPTIONS, maps.maps.shape[-2:]),
+        coarse=maps.coarse[0],
+        probability=result.probabilities[0],
+    )
 
 
 def _note(key: str, module: nn.Module) -> str:

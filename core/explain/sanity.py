@@ -135,6 +135,26 @@ def cascading_randomization(
     return SanityCheck(key, int(target), model.label(int(target)), layer, original, tuple(stages))
 
 
+HARDLY_CHANGED = 0.8  # Spearman rho at or above this after full randomisation: the map ignores the weights
+PARTLY_CHANGED = 0.3  # at or above this (and below the first): the map depends on the weights only in part
+
+
+def verdict(check: SanityCheck, trained: bool = True) -> str:
+    """What the check says in one sentence, from the rank correlation after every layer is randomised."""
+    final = check.stages[-1].spearman if check.stages else float("nan")
+    if np.isnan(final):
+        said = "the map is flat (no positive evidence left), so it cannot be ranked against the original"
+    elif final >= HARDLY_CHANGED:
+        said = "the map hardly changed although the model is now random: it shows the image, not the model"
+    elif final >= PARTLY_CHANGED:
+        said = "the map changed only in part: some of it comes from the image or the architecture"
+    else:
+        said = "the map changed completely as the weights were destroyed: it depends on what the model learned"
+    measured = "" if np.isnan(final) else f" (Spearman ρ = {final:.2f})"
+    untrained = "" if trained else " This model is untrained: its map was random to begin with."
+    return f"After randomising every layer{measured}, {said}.{untrained}"
+
+
 def similarity_figure(check: SanityCheck) -> go.Figure:
     """Spearman correlation with the original map after each randomisation step."""
     labels = [f"{i + 1}. {s.label}" for i, s in enumerate(check.stages)]

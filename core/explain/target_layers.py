@@ -101,3 +101,8 @@ def model_view(model: LoadedModel, image: Image.Image) -> Image.Image:
         return prep.view(image)
     height, width = model.to_input(image).shape[-2:]
     return image if image.size == (width, height) else image.resize((width, height), Image.BILINEAR)
+
+
+def layer_words(model_key: str, layer: str) -> str:
+    """The layer in words for titles: "the last conv block" for the default, else "layer <name>"."""
+    return "the last conv block" if layer == layer_choices(model_key).default else f"layer {layer}"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # core.explain imports Captum (a second): only the pages that
 SERVE_ENV = "CONVLENS_SERVE_URL"
 CLASSIFICATIONS = SharedCache("classifications", 4096, limits.SHARED_RESULT_BYTES // 8)
 GRADCAMS = SharedCache("grad-cams", 1024, limits.SHARED_RESULT_BYTES)
+ATTRIBUTIONS = SharedCache("attributions", 256, limits.SHARED_RESULT_BYTES // 4)
 configure_threads()
 
 
@@ -174,15 +175,28 @@ def activations(model: LoadedModel, image: Image.Image, size: int | None = None)
 def attribute(
     model: LoadedModel, image: Image.Image, method: str, target: int, layer: str, options: Options | None = None
 ) -> Attribution:
-    """:func:`core.explain.methods.attribute` here, or on the engine when the app is a thin client."""
+    """:func:`core.explain.methods.attribute`, shared by all sessions (here, or on the engine for a thin client).
+
+    Grad-CAM goes through :func:`explain` (batched with other sessions' requests, shared with the
+    top-3 and depth views) and comes back as an :class:`Attribution` like the other methods.
+    """
     from core.explain import methods as attribution_methods
 
     options = options or attribution_methods.Options()
     url = remote_url(model)
-    if url is None:
-        return attribution_methods.attribute(model, image, method, target, layer, options)
-    request = {"model": serve_client.ref(model), "image": image, "method": method, "target": target}
-    return serve_client.call(url, "attribute", request | {"layer": layer, "options": options})
+
+    def compute() -> Attribution:
+        if method == "grad_cam":
+            return attribution_methods.from_grad_cam(explain(model, image, (target,), (layer,)))
+        if url is None:
+            return attribution_methods.attribute(model, image, method, target, layer, options)
+        request = {"model": serve_client.ref(model), "image": image, "method": method, "target": target}
+        return serve_client.call(url, "attribute", request | {"layer": layer, "options": options})
+
+    if method == "grad_cam":
+        options = attribution_methods.Options()  # Grad-CAM has no settings: one entry whatever the widgets say
+    key = ("attribution", model_id(model), image_digest(image), method, target, layer, options)
+    return ATTRIBUTIONS.get(key, compute)
 
 
 def detect(model: yolo.YoloModel, images: Sequence[Image.Image]) -> yolo.DetectionBatch:

@@ -14,7 +14,7 @@ from core import safe_text
 from core.datasets.folders import Dataset
 from core.transfer.records import StrategyRecord
 from core.transfer.strategies import STRATEGIES
-from core.viz.theme import FONT
+from core.viz.theme import FONT, styled
 
 STRATEGY_COLOURS = {"feature_extraction": "#1f77b4", "fine_tuning": "#ff7f0e", "scratch": "#7f7f7f"}
 SPLIT_COLOURS = {"train": "#4c72b0", "val": "#dd8452"}
@@ -48,11 +48,12 @@ def curves_figure(strategies: dict[str, StrategyRecord], epochs: int, pretrained
     fig.update_xaxes(title_text="epoch", range=[0.5, epochs + 0.5], dtick=max(1, epochs // 10))
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 101], row=1, col=2)
+    styled(fig, height=400)
+    fig.update_annotations(font=FONT)  # the panels' titles
     fig.update_layout(
-        font=FONT,
-        height=420,
-        margin={"t": 40 if pretrained else 80, "l": 10, "r": 10, "b": 10},
-        legend={"orientation": "h", "y": -0.2},
+        # the legend at the figure's foot, below the axes' ticks and titles whatever the theme does to them
+        margin={"t": 40 if pretrained else 80, "l": 10, "r": 10, "b": 125},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0},
     )
     if not pretrained:
         fig.update_layout(
@@ -79,11 +80,9 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], strategy: str
         title={"text": STRATEGIES[strategy].label, "font": {"color": STRATEGY_COLOURS[strategy]}},
         xaxis={"title": "predicted", "side": "bottom"},
         yaxis={"title": "true", "autorange": "reversed"},
-        font=FONT,
-        height=150 + 45 * len(classes),
         margin={"t": 50, "l": 10, "r": 10, "b": 10},
     )
-    return fig
+    return styled(fig, height=150 + 45 * len(classes))
 
 
 def class_counts_figure(dataset: Dataset) -> go.Figure:
@@ -104,9 +103,7 @@ def class_counts_figure(dataset: Dataset) -> go.Figure:
     fig.update_layout(
         barmode="group",
         yaxis={"title": "images"},
-        font=FONT,
-        height=320,
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
-        legend={"orientation": "h", "y": 1.1},
     )
-    return fig
+    styled(fig, height=320)
+    return fig.update_layout(legend={"orientation": "h", "y": 1.1})

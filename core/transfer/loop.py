@@ -221,6 +221,29 @@ def _train_epoch(
     return loss_sum / seen, correct / seen
 
 
+def _set_up(
+    strategy: Strategy, module: nn.Module, num_classes: int, device: torch.device, settings: TrainSettings
+) -> tuple[str, list[dict], list[nn.Module]]:
+    """Seed, give ``module`` its new head on ``device``; the parameter groups to train and the frozen modules."""
+    torch.manual_seed(settings.seed)  # same head initialisation and dropout for every strategy
+    head = replace_head(module, num_classes)
+    module.to(device)
+    if device.type == "cuda":
+        module.to(memory_format=torch.channels_last)
+    groups, frozen = parameter_groups(strategy, module, head, settings)
+    return head, groups, frozen
+
+
+def _optimiser(
+    groups: list[dict], settings: TrainSettings, device: torch.device
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler]:
+    """SGD with momentum over ``groups``, a cosine schedule over the epochs, a scaler for fp16 autocast."""
+    optimizer = torch.optim.SGD(groups, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.epochs)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+    return optimizer, scheduler, scaler
+
+
 def train_strategy(
     strategy: Strategy,
     module: nn.Module,
@@ -249,21 +272,14 @@ def train_strategy(
     """
     observer = observer or Observer()
     start = time.perf_counter()
-    torch.manual_seed(settings.seed)  # same head initialisation and dropout for every strategy
-    head = replace_head(module, num_classes)
-    module.to(device)
-    if device.type == "cuda":
-        module.to(memory_format=torch.channels_last)
-    groups, frozen = parameter_groups(strategy, module, head, settings)
+    head, groups, frozen = _set_up(strategy, module, num_classes, device, settings)
     trainable = sum(p.numel() for group in groups for p in group["params"])
     observer.started(trainable)
     train_y, val_y = train.labels.to(device), val.labels.to(device)
     model, train_x, train_prep, val_x, val_prep = _pipeline(
         strategy, module, head, train, val, _prepared(preprocess, device), settings, observer
     )
-    optimizer = torch.optim.SGD(groups, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.epochs)
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+    optimizer, scheduler, scaler = _optimiser(groups, settings, device)
     generator = torch.Generator().manual_seed(settings.seed)
     history: list[EpochMetrics] = []
     best: tuple[int, Evaluation] | None = None

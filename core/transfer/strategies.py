@@ -14,6 +14,8 @@ with one output per class. Then:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -140,6 +142,61 @@ class TrainSettings:
             raise ValueError(f"backbone_lr_factor must be in (0, 1], got {self.backbone_lr_factor}.")
         if self.unfreeze_blocks is not None and self.unfreeze_blocks < 1:
             raise ValueError(f"unfreeze_blocks must be None (whole network) or at least 1, got {self.unfreeze_blocks}.")
+
+    @classmethod
+    def from_form(
+        cls,
+        *,
+        epochs: object,
+        batch_size: object,
+        image_size: object,
+        lr: object,
+        backbone_lr_factor: object,
+        fine_tune_blocks: object,
+        augment: object,
+        seed: object,
+    ) -> TrainSettings:
+        """The settings from a form's values, checked field by field.
+
+        ``fine_tune_blocks`` 0 fine-tunes the whole network (``unfreeze_blocks=None``). Whole
+        numbers may come as floats (a number input's ``3.0``); anything else that is not a
+        number raises.
+
+        Raises:
+            ValueError: a field is not a number of the right kind or is out of range; the message names it.
+        """
+        blocks_ = _whole("fine_tune_blocks", fine_tune_blocks)
+        return cls(
+            epochs=_whole("epochs", epochs),
+            batch_size=_whole("batch_size", batch_size),
+            image_size=_whole("image_size", image_size),
+            lr=_real("lr", lr),
+            backbone_lr_factor=_real("backbone_lr_factor", backbone_lr_factor),
+            unfreeze_blocks=blocks_ or None,
+            augment=_flag("augment", augment),
+            seed=_whole("seed", seed),
+        )
+
+
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def _whole(name: str, value: object) -> int:
+    number = _real(name, value)
+    if not number.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}.")
+    return int(number)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value
 
 
 def parameter_groups(

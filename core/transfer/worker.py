@@ -211,6 +211,16 @@ def _close_quietly(writer: RunWriter, state: str, message: str) -> None:
         print(f"Could not write the final state ({exc}): {state}: {message}", file=sys.stderr, flush=True)
 
 
+def main(train: Callable[[RunWriter], str] | None = None) -> None:
+    """The worker program of every kind of run: ``python -m <module> <run folder>``.
+
+    Remembers the server that started it (its parent), so that :func:`check_server` ends the run
+    as interrupted once that server is gone, even when it was killed outright; then :func:`run_job`.
+    """
+    global _SERVER
+    _SERVER = os.getppid()
+    run_job(sys.argv[1], train)
+
+
 if __name__ == "__main__":
-    _SERVER = os.getppid()  # the worker stops itself when this server exits, even when killed outright
-    run_job(sys.argv[1])
+    main()

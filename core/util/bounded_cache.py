@@ -64,7 +64,7 @@ class BoundedCache(Generic[V]):
         return value
 
     def _store(self, key: Hashable, value: V) -> None:
-        size = self._size(value)
+        size, evicted = self._size(value), []
         with self._lock:
             self._pending.pop(key, None)
             if key in self._items:  # stored meanwhile (after a clear())
@@ -72,7 +72,23 @@ class BoundedCache(Generic[V]):
             self._items[key] = (value, size)
             self.nbytes += size
             while len(self._items) > 1 and (len(self._items) > self.max_entries or self.nbytes > self.max_bytes):
-                self.nbytes -= self._items.popitem(last=False)[1][1]
+                evicted.append(self._pop_oldest())
+        if evicted:
+            self.evicted(evicted)
+
+    def _pop_oldest(self) -> V:
+        """Drop the least recently used entry (the lock is held); its value, referenced nowhere else here."""
+        value, size = self._items.popitem(last=False)[1]
+        self.nbytes -= size
+        return value
+
+    def evicted(self, values: list[V]) -> None:
+        """Called outside the lock with the values just dropped (by the bounds or :meth:`clear`); default: nothing."""
+
+    def keys(self) -> list[Hashable]:
+        """The cached keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -85,5 +101,8 @@ class BoundedCache(Generic[V]):
 
     def clear(self) -> None:
         with self._lock:
+            dropped = [value for value, _ in self._items.values()]
             self._items.clear()
             self.nbytes = 0
+        if dropped:
+            self.evicted(dropped)

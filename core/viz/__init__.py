@@ -1,6 +1,6 @@
 """Pictures from arrays (colormaps, overlays, PNG), slide-ready exports, and the one Plotly look."""
 
-from core.viz.export import MIN_WIDTH, UNTRAINED, Legend, slide, slide_png, stamp_untrained, untrained_csv
+from core.viz.export import MIN_WIDTH, UNTRAINED, Legend, legend_bar, slide, slide_png, stamp_untrained, untrained_csv
 from core.viz.render import COLORMAPS, apply_colormap, normalize, overlay, tile, to_png, upscale_nearest
 from core.viz.theme import FONT, styled
 from core.viz.worksheet import Entry, worksheet_html
@@ -13,6 +13,7 @@ __all__ = [
     "Entry",
     "Legend",
     "apply_colormap",
+    "legend_bar",
     "normalize",
     "overlay",
     "slide",

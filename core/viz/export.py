@@ -56,7 +56,9 @@ def stamp_untrained(image: Image.Image) -> Image.Image:
     return picture
 
 
-def _legend_bar(legend: Legend, width: int, font) -> Image.Image:
+def legend_bar(legend: Legend, width: int = 900, font=None) -> Image.Image:
+    """The colour bar of ``legend``, ``width`` pixels wide, with what its two ends mean written under it."""
+    font = font or _font(24)
     ramp = apply_colormap(np.tile(np.linspace(0.0, 1.0, width - 40, dtype=np.float32), (22, 1)), legend.cmap)
     bar = Image.new("RGB", (width, 60), _PAPER)
     bar.paste(Image.fromarray(ramp), (20, 4))
@@ -96,7 +98,7 @@ def slide(
         head.append((UNTRAINED, title_font, _RED))
     head += [(line, fact_font, _GREY) for fact in facts for line in _wrap(probe, fact, fact_font, width - 40)]
     heights = [44 if font is title_font else 32 for _, font, _ in head]
-    bar = _legend_bar(legend, width, fact_font) if legend else None
+    bar = legend_bar(legend, width, fact_font) if legend else None
     top = 20 + sum(heights) + 10
     card = Image.new("RGB", (width, top + picture.height + (bar.height if bar else 0) + 10), _PAPER)
     draw = ImageDraw.Draw(card)

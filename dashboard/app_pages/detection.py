@@ -1,9 +1,7 @@
 """YOLO detection: which objects, where and how sure; judged against the truth with every IoU drawn."""
 
-import hashlib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
@@ -11,9 +9,9 @@ from PIL import Image
 from core import detection, safe_text, serving
 from core.config import get_settings
 from core.errors import ImageError, WeightsUnavailable
-from dashboard import detection_hood, exports, presenter, state, ui
+from dashboard import detection_hood, detection_report, exports, presenter, state, ui
 
-UPLOAD = "upload"
+QUESTION = "Which boxes are right, which are wrong, and which objects were missed?"
 CAMERA_KEY, GT_KEY = "det_camera_data", "det_gt_rows"  # kept per browser on the server
 
 st.title(
@@ -29,14 +27,6 @@ with st.sidebar:  # the first screen is for the picture
 def model_label() -> str:
     """The chosen detection model's name, for titles of exported pictures."""
     return str(st.session_state.get("det_model") or "YOLO")
-
-
-def _model_label(option: str, ready: dict[str, Path], files: dict[str, detection.ModelFile]) -> str:
-    if option == UPLOAD:
-        return "Upload a .pt file"
-    if option in files:
-        return f"{files[option].label} · weights folder"
-    return f"{option} · {ready[option].name}" if option in ready else f"{option} · not on this machine"
 
 
 def _offer_download(name: str, problem: WeightsUnavailable) -> None:
@@ -62,31 +52,23 @@ def _uploaded_model() -> detection.YoloModel | None:
 
 def choose_model() -> detection.YoloModel | None:
     """The model picker: registered names, files in the weights folder, or an upload."""
-    ready, missing = {}, {}
-    for name in detection.model_names():
-        try:
-            ready[name] = detection.find_model(name)
-        except WeightsUnavailable as exc:  # explained when picked
-            missing[name] = exc
-    files = {m.path.name: m for m in detection.local_models() if m.path not in ready.values()}
-    options = [*detection.model_names(), *files, UPLOAD]
-    default = next(iter(ready), next(iter(files), next(iter(detection.YOLO_WEIGHTS))))
+    menu = detection.model_menu()
     choice = st.selectbox(
         "Model",
-        options,
-        index=options.index(default),
+        menu.keys,
+        index=menu.keys.index(menu.default),
         key="det_model",
-        format_func=lambda option: _model_label(option, ready, files),
+        format_func=lambda key: menu.option(key).label,
         help=f"Models by name are looked up in the weights folder `{get_settings().weights_dir}` first.",
     )
-    if choice == UPLOAD:
+    picked = menu.option(choice)
+    if picked.key == detection.UPLOAD:
         return _uploaded_model()
-    if choice in missing:
-        _offer_download(choice, missing[choice])
+    if picked.missing is not None:
+        _offer_download(choice, picked.missing)
         return None
-    path = ready[choice] if choice in ready else files[choice].path
-    with st.spinner(f"Loading {safe_text.markdown(path.name)}..."), ui.user_errors("Loading the model"):
-        return detection.load_model(path, label=choice)
+    with st.spinner(f"Loading {safe_text.markdown(picked.path.name)}..."), ui.user_errors("Loading the model"):
+        return detection.load_model(picked.path, label=choice)
     return None
 
 
@@ -151,114 +133,49 @@ def ground_truth(
         type=["txt"],
         help="Matched to the images by file name: bus.txt goes with bus.jpg.",
     )
-    found = detection.match_labels(
-        [detection.ImageRef(n, n in samples) for n, _ in images],
-        {name: data.decode("utf-8-sig", errors="replace") for name, data in label_files},
-        shipped=shipped,
-        names=names,
-    )
-    texts = found.texts
-    if found.unmatched:
-        st.warning(f"No image matches these label files: {safe_text.markdown(', '.join(found.unmatched))}.")
-    rows = []
-    for name, image in images:
-        if name in texts:
-            source = found.sources[name]
-            with ui.user_errors(f"Reading {source}"):
-                labels = detection.parse_yolo_labels(texts[name], names, source=source)
-                if labels.issues:
-                    _issues(source, labels.issues)
-                rows += detection.truth_rows(name, labels.to_ground_truth(*image.size), names)
-    with st.expander(f"Ground truth: {len(rows)} boxes from label files; add, edit or delete boxes here"):
+    sized = [detection.Sized(name, name in samples, image.size) for name, image in images]
+    table = detection.truth_table(sized, dict(label_files), shipped=shipped, names=names)
+    if table.unmatched:
+        st.warning(f"No image matches these label files: {safe_text.markdown(', '.join(table.unmatched))}.")
+    for error in table.errors:
+        st.error(safe_text.markdown(error), icon=":material/error:")
+    for source, issues in table.issues:
+        _issues(source, issues)
+    records = _truth_editor(table, [name for name, _ in images], names)
+    found = detection.truths_from_table(records, sized, names, table.labelled)
+    for name, issues in found.issues:
+        _issues(f"Ground truth of {name}", issues)
+    return list(found.truths)
+
+
+def _truth_editor(table: detection.TruthTable, images: list[str], names: dict[int, str]) -> list[dict]:
+    """The table of true boxes to add to, edit or delete from; the user's edits are kept across pages."""
+    with st.expander(f"Ground truth: {len(table.rows)} boxes from label files; add, edit or delete boxes here"):
         st.caption(
             "Corners in pixels of the image: (x1, y1) top left, (x2, y2) bottom right. "
             "A new set of label files or images starts a fresh table."
         )
-        table = pd.DataFrame(rows, columns=detection.TRUTH_COLUMNS)
-        origin = hashlib.sha1((table.to_json() + "|".join(n for n, _ in images)).encode()).hexdigest()[:12]
+        rows = list(table.rows)
         saved = state.kept(GT_KEY)
-        if saved is not None and saved[0] == origin:  # the user's edits of this same table, kept across pages
-            table = pd.DataFrame(saved[1], columns=detection.TRUTH_COLUMNS)
+        if saved is not None and saved[0] == table.origin:  # the user's edits of this same table, kept across pages
+            rows = saved[1]
+        start = pd.DataFrame(rows, columns=detection.TRUTH_COLUMNS)
         edited = st.data_editor(
-            table,
+            start,
             num_rows="dynamic",
-            key=f"det_gt_{origin}_{hashlib.sha1(table.to_json().encode()).hexdigest()[:8]}",
+            key=f"det_gt_{table.origin}_{detection.rows_digest(rows)[:8]}",
             hide_index=True,
             width="stretch",
             column_config={
-                "image": st.column_config.SelectboxColumn(options=[n for n, _ in images], required=True),
+                "image": st.column_config.SelectboxColumn(options=images, required=True),
                 "class": st.column_config.SelectboxColumn(options=list(names.values()), required=True),
                 **{c: st.column_config.NumberColumn(min_value=0.0, format="%.1f") for c in detection.TRUTH_COLUMNS[2:]},
             },
         )
     records = edited.to_dict("records")
-    if not edited.equals(table):
-        state.keep(GT_KEY, (origin, records))
-    truths: list[detection.GroundTruth | None] = []
-    for name, image in images:
-        mine = [r for r in records if r["image"] == name]
-        truth, issues = detection.ground_truth_from_rows(mine, names, *image.size)
-        if issues:
-            _issues(f"Ground truth of {name}", issues)
-        truths.append(truth if mine or name in texts else None)
-    return truths
-
-
-def metrics_panel(report: detection.DetectionReport, shared: tuple) -> None:
-    """Precision, recall, F1, AP per class, the PR curve and the confusion matrix."""
-    st.subheader("How good are the boxes?")
-    if not report.judged:
-        st.info("Add ground truth (label files or the table above) to judge the boxes.", icon=":material/rule:")
-        return
-    total = report.total
-    cols = st.columns(5)
-    for col, (label, value, help_text) in zip(
-        cols,
-        (
-            ("Precision", total.precision, "Of the boxes shown, the share that are right (TP / (TP + FP))."),
-            ("Recall", total.recall, "Of the true objects, the share that were found (TP / (TP + FN))."),
-            ("F1", total.f1, "The harmonic mean of precision and recall."),
-            ("mAP50", total.ap50, "Area under the PR curve at IoU 0.5, averaged over classes (COCO, 101 points)."),
-            ("mAP50-95", total.ap50_95, "The same averaged over IoU 0.50, 0.55, ... 0.95: rewards tight boxes."),
-        ),
-        strict=True,
-    ):
-        col.metric(label, "–" if value is None else f"{value:.3f}", help=help_text)
-    st.caption(
-        f"Over {report.judged} labelled image(s), at confidence ≥ {report.conf:.2f} and IoU ≥ {report.iou:.2f}. "
-        "AP sweeps the confidence itself, so it does not depend on the confidence slider."
-    )
-    scores = ("precision", "recall", "F1", "AP50", "AP50-95")
-    st.dataframe(
-        detection.class_rows(report),
-        hide_index=True,
-        width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in scores},
-    )
-    left, right = st.columns(2)
-    with left:
-        pr = serving.value(shared, ("pr",), lambda: detection.pr_figure(report.curves, report.iou))
-        st.plotly_chart(pr, width="stretch", key="det_pr")
-        st.caption(
-            "Precision against recall as the confidence threshold goes down; the dot is the current threshold. "
-            "The area under each curve is that class's AP."
-        )
-    with right:
-        confusion = serving.value(shared, ("confusion",), lambda: detection.confusion_figure(report.confusion))
-        st.plotly_chart(confusion, width="stretch", key="det_confusion")
-        st.caption(
-            "Each true box against what it was detected as. The background row holds false positives; "
-            "the background column holds missed objects."
-        )
-    st.download_button(
-        "Download the metrics (CSV)",
-        detection.report_csv(report),
-        file_name="detection_metrics.csv",
-        mime="text/csv",
-        on_click="ignore",
-        icon=":material/download:",
-        key="det_csv",
-    )
+    if not edited.equals(start):
+        state.keep(GT_KEY, (table.origin, records))
+    return records
 
 
 @st.fragment
@@ -270,149 +187,73 @@ def results(
         _results(images, batch, truths)
 
 
+def _thresholds(batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]):
+    """The confidence, NMS IoU and match IoU sliders, the classes shown, and the column for the image picker."""
+    left, middle, right, classes, which = st.columns([3, 3, 3, 3, 2])
+    conf = left.slider(
+        "Confidence threshold", 0.01, 1.0, 0.25, 0.01, key="det_conf", on_change=state.changed,
+        help="Boxes less sure than this are hidden.",
+    )  # fmt: skip
+    nms = middle.slider(
+        "NMS IoU", 0.1, detection.RAW_IOU, 0.7, 0.05, key="det_nms", on_change=state.changed,
+        help="Non-maximum suppression: of two boxes of one class overlapping more than this, the less sure one goes.",
+    )  # fmt: skip
+    iou = right.slider(
+        "IoU for a match", 0.5, 0.95, 0.5, 0.05, key="det_iou", on_change=state.changed,
+        help="A box is a true positive from this IoU on.",
+    )  # fmt: skip
+    present = detection.classes_seen(batch.detections, truths, conf)
+    chosen = classes.multiselect(
+        "Classes", present, format_func=lambda c: batch.names.get(c, str(c)), key="det_classes",
+        placeholder="All classes",
+    )  # fmt: skip
+    return conf, nms, iou, tuple(chosen), which
+
+
 def _results(
     images: list[tuple[str, Image.Image]], batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]
 ) -> None:
-    names = batch.names
-    left, middle, right, classes, which = st.columns([3, 3, 3, 3, 2])
-    conf = left.slider(
-        "Confidence threshold",
-        0.01,
-        1.0,
-        0.25,
-        0.01,
-        key="det_conf",
-        on_change=state.changed,
-        help="Boxes less sure than this are hidden.",
-    )
-    nms = middle.slider(
-        "NMS IoU",
-        0.1,
-        detection.RAW_IOU,
-        0.7,
-        0.05,
-        key="det_nms",
-        on_change=state.changed,
-        help="Non-maximum suppression: of two boxes of one class overlapping more than this, the less sure one goes.",
-    )
-    iou = right.slider(
-        "IoU for a match",
-        0.5,
-        0.95,
-        0.5,
-        0.05,
-        key="det_iou",
-        on_change=state.changed,
-        help="A box is a true positive from this IoU on.",
-    )
-    present = detection.classes_seen(batch.detections, truths, conf)
-    chosen = classes.multiselect(
-        "Classes", present, format_func=lambda c: names.get(c, str(c)), key="det_classes", placeholder="All classes"
-    )
+    conf, nms, iou, chosen, which = _thresholds(batch, truths)
     # Everything below depends only on these: judged and drawn once for every session that asks the same.
-    shared = (_fingerprint(batch, truths), nms, conf, iou, tuple(chosen))
+    shared = (detection.results_key(batch, truths), nms, conf, iou, chosen)
     kept = serving.value(shared[:2], (), lambda: [detection.filter_detections(d, iou=nms) for d in batch.detections])
     report = serving.value(
         shared,
         ("report",),
-        lambda: detection.evaluate(kept, truths, names, conf=conf, iou=iou, classes=chosen or None),
+        lambda: detection.evaluate(kept, truths, batch.names, conf=conf, iou=iou, classes=chosen or None),
     )
-
-    index = 0
     if st.session_state.get("det_image") not in range(len(images)):  # fewer images now, or a bad link
         state.clear("det_image")
+    index = 0
     if len(images) > 1:
         index = which.selectbox(
             "Image", range(len(images)), format_func=lambda i: images[i][0], key="det_image", on_change=state.changed
         )
     name, image = images[index]
     result = report.images[index]
-    picture = detection.draw_detections(image, result, names)
+    picture, data = exports.shared(
+        shared, ("judged", serving.digest(image)), lambda: detection.draw_detections(image, result, batch.names), False
+    )
     # At most ~380 px high: the picture stays on a 1366x768 screen under the sliders; the table gets the rest.
-    shown = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
-    left, right = st.columns([3, 2] if shown == "stretch" else [shown + 20, max(420, 1000 - shown)])
+    width = "stretch" if presenter.on() else min(700, round(380 * picture.width / picture.height))
+    left, right = st.columns([3, 2] if width == "stretch" else [width + 20, max(420, 1000 - width)])
+    title = f"{model_label()} on {name}, confidence ≥ {conf:.2f}"
     with left:
-        st.image(picture, width=shown, output_format="JPEG", caption=f"{name} at confidence ≥ {conf:.2f}")
+        st.image(data, width=width, caption=f"{name} at confidence ≥ {conf:.2f}")
         presenter.notice("detection", "picture")
         st.image(detection.legend(), width="stretch")
-        exports.record(
-            exports.Shown(
-                picture,
-                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
-                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}"),
-                None,
-                False,
-                "Which boxes are right, which are wrong, and which objects were missed?",
-            )
-        )
+        facts = (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}")
+        exports.record(exports.Shown(picture, title, facts, None, False, QUESTION))
     with right:
-        tp, fp, fn = result.counts
-        if result.truth is None:
-            st.metric("Boxes", len(result.detections))
-            st.caption("No ground truth for this image: boxes are not judged.")
-        else:
-            cols = st.columns(3)
-            cols[0].metric("TP", tp, help="True positive: a box on a true object of its class, IoU high enough.")
-            cols[1].metric("FP", fp, help="False positive: a box on nothing, the wrong class, or a duplicate.")
-            cols[2].metric("FN", fn, help="False negative: a true object that no box found.")
-        st.dataframe(
-            pd.DataFrame(detection.detection_rows(result, names), columns=detection.DETECTION_COLUMNS),
-            hide_index=True,
-            width="stretch",
-            height=300,
-            column_config={
-                "confidence": st.column_config.NumberColumn(format="%.3f"),
-                "IoU": st.column_config.NumberColumn(format="%.3f"),
-            },
-        )
-        st.caption("IoU: with the matched true box for a TP; for an FP, its best overlap with a box of its class.")
+        detection_report.boxes_table(result, batch.names)
+        facts = (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}, match IoU {iou:.2f}")
         exports.download(
-            exports.Shown(
-                picture,
-                f"{model_label()} on {name}, confidence ≥ {conf:.2f}",
-                (f"model: {model_label()}", f"image: {name}", f"NMS IoU {nms:.2f}, match IoU {iou:.2f}"),
-                None,
-                False,
-                "",
-            ),
+            exports.Shown(picture, title, facts, None, False, ""),
             f"{Path(name).stem}_judged.png",
             "det_png",
             "Download the picture (PNG)",
         )
-    metrics_panel(report, shared)
-
-
-def _fingerprint(batch: detection.DetectionBatch, truths: list[detection.GroundTruth | None]) -> str:
-    """A content hash of the raw detections and the ground truth: what the judged results depend on."""
-    parts = [a for d in batch.detections for a in (d.boxes, d.scores, d.classes)]
-    parts += [a for t in truths if t is not None for a in (t.boxes, t.classes)]
-    marks = [str(sorted(batch.names.items())), str([t is None for t in truths])]
-    return "|".join(marks + [serving.digest(np.asarray(a)) for a in parts])
-
-
-def _box_sliders(label: str, default: tuple[int, int, int, int], key: str) -> tuple[float, float, float, float]:
-    x1, x2 = st.slider(f"{label}: left and right", 0, 100, (default[0], default[2]), key=f"{key}_x")
-    y1, y2 = st.slider(f"{label}: top and bottom", 0, 100, (default[1], default[3]), key=f"{key}_y")
-    return x1, y1, x2, y2
-
-
-@st.fragment
-def iou_explainer() -> None:
-    """Two boxes to move and resize, with the intersection, union and IoU as they change."""
-    st.subheader("IoU, step by step")
-    st.caption(
-        "Move and resize box A (a prediction) and box B (the truth). IoU is 1 for a perfect fit and 0 "
-        "for boxes that do not touch; detectors usually count a box as found from IoU 0.5."
-    )
-    controls, picture, sums = st.columns([2, 2, 2])
-    with controls:
-        a = _box_sliders("A", (10, 10, 60, 50), "det_a")
-        b = _box_sliders("B", (30, 25, 80, 75), "det_b")
-    parts = detection.iou_parts(a, b)
-    picture.image(detection.iou_picture(a, b, parts), width="stretch")
-    with sums:
-        st.metric("IoU", f"{parts.iou:.3f}")
-        st.markdown("\n\n".join(detection.iou_arithmetic(parts)))
+    detection_report.metrics_panel(report, shared)
 
 
 left, right = st.columns(2)
@@ -448,4 +289,4 @@ if model is not None and decoded:
         detection_hood.section(model, decoded)
 elif model is not None:
     st.info("Choose a sample image or upload your own.", icon=":material/image:")
-iou_explainer()
+detection_report.iou_explainer()

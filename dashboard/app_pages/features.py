@@ -4,30 +4,17 @@ import streamlit as st
 from PIL import Image
 
 from core import features, models, safe_text, serving
-from core.features import (
-    POOLS,
-    Activations,
-    ConvSettings,
-    conv_kernels,
-    input_sizes,
-    solve,
-    worked_example,
-)
+from core.features import Activations, conv_kernels, input_sizes
 from core.models import RANDOM_SEED, LoadedModel, get_model
 from core.viz import COLORMAPS, Legend
 from dashboard import exports, presenter, state, ui
+from dashboard.arithmetic_panel import arithmetic
 from dashboard.live_conv_panel import live_convolution
 
 PER_CHANNEL, SHARED = "per channel", "shared"
 IN_ORDER, STRONGEST = "channel order", "most active first"
 AVERAGE = "average"
-NO_POOL = "none"
-
-
-def _keep_valid(key: str, options, default) -> None:
-    """Reset a widget's stored value when it is not among its options (after a model change)."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
+QUESTION = "What do these maps respond to?"
 
 
 def _layer_changed(target: str, source: str) -> None:
@@ -59,7 +46,14 @@ def _layer_card(acts: Activations, name: str) -> None:
     )
 
 
+def _map(acts: Activations, name: str, channel: int, cmap: str, side: int = 320) -> bytes:
+    """One channel's map about ``side`` px wide, drawn and encoded once for every session that shows it."""
+    draw = lambda: features.map_picture(acts.layer(name), channel, cmap, side)  # noqa: E731
+    return exports.shared(acts, ("map", name, channel, cmap, side), draw, not acts.trained)[1]
+
+
 def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> None:
+    """Every map of the layer in one grid, its strongest channels, then one channel up close."""
     layer = acts.layer(name)
     controls, picture = presenter.split((3, 2))
     norm = controls.segmented_control(
@@ -69,46 +63,41 @@ def _feature_maps(acts: Activations, name: str, cmap: str, image_name: str) -> N
     channels = layer.top_channels(layer.out_channels) if order == STRONGEST else None
     title = f"All {layer.out_channels} maps of {name} ({order})"
     scale = "One scale for all: compare strengths." if norm == SHARED else "Each map on its own scale: compare shapes."
-    grid = Image.fromarray(features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels))
-    shown = exports.Shown(
-        grid,
-        f"{title}, {acts.model}",
-        (f"model: {acts.model}", f"image: {image_name}", f"layer: {name}", scale),
-        Legend(cmap, "weak", "strong"),
+    grid, data = exports.shared(  # drawn and encoded once for every session that shows this grid
+        acts,
+        ("grid", name, cmap, norm, order),
+        lambda: Image.fromarray(features.feature_grid(layer, cmap, shared=norm == SHARED, channels=channels)),
         not acts.trained,
-        "What do these maps respond to?",
     )
+    facts = (f"model: {acts.model}", f"image: {image_name}", f"layer: {name}", scale)
+    legend = Legend(cmap, "weak", "strong")
+    shown = exports.Shown(grid, f"{title}, {acts.model}", facts, legend, not acts.trained, QUESTION)
     with picture:
-        st.image(
-            exports.honest(grid, not acts.trained),
-            caption=f"{title}; bright = strong response. {scale}",
-            width="stretch" if presenter.on() else 380,
-        )
+        width = "stretch" if presenter.on() else 380
+        st.image(data, caption=f"{title}; bright = strong response. {scale}", width=width)
         presenter.notice("features", "maps")
     exports.record(shown)
     exports.download(shown, f"feature_maps_{name}.png", "fm_grid_png", where=controls)
-
     count = min(8, layer.out_channels)
     st.markdown(f"**The {count} most active channels** (highest mean activation)")
     for col, channel in zip(st.columns(count), layer.top_channels(count), strict=True):
-        picture = features.map_picture(layer, int(channel), cmap, 160)
-        col.image(exports.honest(picture, not acts.trained), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+        col.image(_map(acts, name, int(channel), cmap, 160), caption=f"#{channel} · {layer.mean[channel]:.2f}")
+    _channel(acts, name, cmap)
 
-    _keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
+
+def _channel(acts: Activations, name: str, cmap: str) -> None:
+    """One channel enlarged and over the input, with the layer's statistics."""
+    layer = acts.layer(name)
+    state.keep_valid("fm_channel", range(layer.out_channels), int(layer.top_channels(1)[0]))
     channel = st.slider("Channel", 0, layer.out_channels - 1, key="fm_channel", on_change=state.changed)
     seen = serving.value(
         acts, ("on image", name, channel, cmap), lambda: features.channel_on_image(acts, layer, channel, cmap)
     )
     left, right = st.columns(2)
-    enlarged = features.map_picture(layer, channel, cmap)
-    left.image(
-        exports.honest(enlarged, not acts.trained),
-        caption=f"Channel {channel} of {name}, enlarged",
-        width="stretch",
-    )
+    left.image(_map(acts, name, channel, cmap), caption=f"Channel {channel} of {name}, enlarged", width="stretch")
     boxed = f"the box is what its strongest unit {seen.unit} sees" if seen.window else "no box: it sees everything"
-    right.image(exports.honest(seen.picture, not acts.trained), caption=f"Over the input: {boxed}", width="stretch")
-
+    _, on_image = exports.shared(acts, ("on image", name, channel, cmap), lambda: seen.picture, not acts.trained)
+    right.image(on_image, caption=f"Over the input: {boxed}", width="stretch")
     cols = st.columns(3)
     cols[0].metric("Mean activation", f"{float(layer.mean.mean()):.3f}")
     cols[1].metric("Zero after ReLU", f"{float(layer.zeros.mean()):.0%}", help="Share of units at or below zero")
@@ -121,12 +110,12 @@ def _filters(model: LoadedModel, name: str) -> None:
     kernels = serving.value(model.module, ("kernels", name), lambda: conv_kernels(model, name))
     out_channels, per_group = kernels.weights.shape[:2]
     views = features.KERNEL_VIEWS if per_group == 3 else features.KERNEL_VIEWS[1:]
-    _keep_valid("fm_kview", views, views[0])
+    state.keep_valid("fm_kview", views, views[0])
     view = st.segmented_control("Show", views, key="fm_kview", required=True)
     by_norm = st.toggle("Sort by norm (strongest filters first)", key="fm_knorm")
     order = kernels.order(by_norm)
-    _keep_valid("fm_kfilter", range(out_channels), int(order[0]))
-    _keep_valid("fm_kin", [AVERAGE, *range(per_group)], AVERAGE)
+    state.keep_valid("fm_kfilter", range(out_channels), int(order[0]))
+    state.keep_valid("fm_kin", [AVERAGE, *range(per_group)], AVERAGE)
     left, right = st.columns(2)
     chosen = left.number_input("Filter", 0, out_channels - 1, key="fm_kfilter")
     plane = right.selectbox("Input channel", [AVERAGE, *range(per_group)], key="fm_kin")
@@ -170,8 +159,8 @@ def explore(
 ) -> None:
     """Layer slider and jump list, the layer's card, its feature maps and its filters."""
     names = acts.names
-    _keep_valid("fm_layer", names, names[0])
-    _keep_valid("fm_jump", names, st.session_state["fm_layer"])
+    state.keep_valid("fm_layer", names, names[0])
+    state.keep_valid("fm_jump", names, st.session_state["fm_layer"])
     slider, jump = st.columns([3, 1])
     slider.select_slider(
         f"Layer by layer: {len(names)} convolutions in forward order",
@@ -209,59 +198,6 @@ def depth(acts: Activations, cmap: str) -> None:
     )
 
 
-@st.fragment
-def arithmetic() -> None:
-    """The output-size and parameter formulas on settings the user picks, checked by real torch layers."""
-    with ui.user_errors("The convolution arithmetic"):
-        _arithmetic()
-
-
-def _arithmetic() -> None:
-    cols = st.columns(7)
-    size = cols[0].number_input("Input W", 1, 512, 7, key="fm_ca_size")
-    channels = cols[1].number_input("Channels C_in", 1, 512, 3, key="fm_ca_channels")
-    kernel = cols[2].number_input("Kernel F", 1, 11, 3, key="fm_ca_kernel")
-    stride = cols[3].number_input("Stride S", 1, 8, 2, key="fm_ca_stride")
-    padding = cols[4].number_input("Padding P", 0, 5, 1, key="fm_ca_padding")
-    filters = cols[5].number_input("Filters C_out", 1, 512, 2, key="fm_ca_filters")
-    pool = cols[6].selectbox("Pooling 2x2, stride 2", [NO_POOL, *POOLS], key="fm_ca_pool")
-    settings = ConvSettings(size, channels, kernel, stride, padding, filters, None if pool == NO_POOL else pool)
-    result = serving.value(settings, ("solve",), lambda: solve(settings))  # the same for every session
-    st.latex(result.output_latex)
-    st.latex(result.params_latex)
-    for problem in result.problems:
-        st.warning(problem, icon=":material/block:")
-    for note in result.notes:
-        st.info(note, icon=":material/lightbulb:")
-    if result.shape is not None:
-        c, h, w = result.shape
-        st.markdown(f"**Output volume: {c}×{h}×{w}** ({result.params:,} parameters).")
-    check = "agrees" if result.agrees else "disagrees"
-    measured = "×".join(map(str, result.torch_shape)) if result.torch_shape else f"an error: {result.torch_error}"
-    st.caption(f"Checked: `{result.torch_layers}` gives {measured} and {result.torch_params:,} parameters ({check}).")
-    if result.output is None:
-        return
-    small = min(size, max(8, kernel - 2 * padding))
-    example = serving.value(
-        (small, kernel, stride, padding), ("worked",), lambda: worked_example(small, kernel, stride, padding)
-    )
-    rows, cols = example.output.shape
-    _keep_valid("fm_ca_pos", range(rows * cols), 0)
-    if rows * cols > 1:
-        st.select_slider(
-            "Output position", range(rows * cols), key="fm_ca_pos", format_func=lambda i: str(divmod(i, cols))
-        )
-    row, col = divmod(st.session_state["fm_ca_pos"], cols)
-    figure = serving.value(example, ("figure", row, col), lambda: features.worked_example_figure(example, row, col))
-    st.plotly_chart(figure, width="stretch", key="fm_ca_fig")
-    grid = f"on a {small}x{small} grid " if small < size else ""
-    st.caption(
-        f"Worked example {grid}with one channel: output[{row}, {col}] = {example.terms(row, col)}. "
-        f"{'Matches' if example.matches_torch else 'Does NOT match'} torch.nn.functional.conv2d. "
-        "With C_in channels each filter has one such kernel per channel and adds up their results, plus a bias."
-    )
-
-
 st.title(
     "Filters & feature maps",
     help="A convolution slides small **filters** over its input and writes one **feature map** per filter: "
@@ -281,7 +217,7 @@ if picked is not None and model is not None:
     if st.session_state.get("fm_size_of", model.key) != model.key:  # another model starts at its own size
         st.session_state["fm_size"] = sizes[0]
     st.session_state["fm_size_of"] = model.key
-    _keep_valid("fm_size", sizes, sizes[0])
+    state.keep_valid("fm_size", sizes, sizes[0])
     side = st.sidebar.container()  # page settings in the sidebar: the first screen is for the picture
     cmap = side.selectbox("Colormap", COLORMAPS, key="fm_cmap", help="For every feature map on this page")
     size = side.selectbox(

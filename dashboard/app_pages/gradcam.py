@@ -1,6 +1,5 @@
 """Grad-CAM & attributions: where does the network look when it decides?"""
 
-import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -8,14 +7,17 @@ import streamlit as st
 from PIL import Image
 
 from core import explain, models, safe_text, serving
-from core.explain import METHODS, Options
+from core.explain import METHODS
 from core.models import Classification, LoadedModel
-from core.viz import COLORMAPS, Legend, apply_colormap, overlay, upscale_nearest
+from core.viz import COLORMAPS, Legend, apply_colormap, legend_bar, overlay, upscale_nearest
 from dashboard import compare, exports, presenter, state, ui
+from dashboard import gradcam_controls as controls
 
 VIEWS = {"map": "One map", "top3": "Top-3", "depth": "By layer", "sanity": "Sanity"}  # short: one row
 SANITY_METHODS = ("grad_cam", "guided_grad_cam", "saliency")
 SANITY_STEPS = 6
+OWN_SCALES = ("no evidence", "each map's strongest (own scale)")  # colour bar ends of views with several maps
+QUESTION = "Where did the network look, and is that where you would look?"
 
 
 class Subject(NamedTuple):
@@ -33,45 +35,10 @@ class Subject(NamedTuple):
     context: "Context"
 
 
-def _where(s: Subject) -> str:
-    """The layer in words: "the last conv block" for the default, else its name."""
-    default = explain.layer_choices(s.model.key).default
-    return "the last conv block" if s.layer == default else f"layer {s.layer}"
-
-
 class Panel(NamedTuple):
     title: str
     heat: np.ndarray  # (H, W) in [0, 1] at the input's resolution
     raw: np.ndarray | None  # the map before upsampling (the layer's resolution), in [0, 1]
-
-
-def _classify(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Classification:
-    return serving.classify(_model, image, k=5)  # shared by every session, batched (core.serving)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _picture(_model: LoadedModel, model_id: tuple, image: Image.Image) -> Image.Image:
-    return explain.model_view(_model, image)
-
-
-def _explain(_model: LoadedModel, model_id: tuple, image: Image.Image, targets: tuple, layers: tuple):
-    with st.spinner("Computing Grad-CAM…"):
-        return serving.explain(_model, image, targets, layers)  # shared by every session, batched
-
-
-@st.cache_data(max_entries=32, show_spinner="Computing the attribution…")
-def _attribute(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str, options):
-    return serving.attribute(_model, image, key, target, layer, options)
-
-
-@st.cache_data(max_entries=8, show_spinner="Randomising the weights, layer group by layer group…")
-def _sanity(_model: LoadedModel, model_id: tuple, image: Image.Image, key: str, target: int, layer: str):
-    return explain.cascading_randomization(_model, image, key, target, layer, max_steps=SANITY_STEPS)
-
-
-def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
-    """The unsmoothed map with one visible square per value (7x7 looks like 7x7)."""
-    return upscale_nearest(apply_colormap(raw, cmap), max(1, width // raw.shape[1]))
 
 
 class Context(NamedTuple):
@@ -81,125 +48,69 @@ class Context(NamedTuple):
     untrained: bool
 
 
+class Drawing(NamedTuple):
+    """How a view's panels are drawn: what they come from (shared pictures are keyed by it) and their colour bar."""
+
+    owner: object  # the shared result the panels come from, or the request that made them
+    stem: str  # file names of the downloads
+    ends: tuple[str, str] = ("no evidence", "strong evidence")  # the colour bar's ends, in words
+    columns: int = 3
+    downloads: bool = True
+
+
+def _explain(model: LoadedModel, image: Image.Image, targets: tuple, layers: tuple):
+    with st.spinner("Computing Grad-CAM…"):
+        return serving.explain(model, image, targets, layers)  # shared by every session, batched
+
+
+def _raw_picture(raw: np.ndarray, cmap: str, width: int) -> np.ndarray:
+    """The unsmoothed map with one visible square per value (7x7 looks like 7x7)."""
+    return upscale_nearest(apply_colormap(raw, cmap), max(1, width // raw.shape[1]))
+
+
+def _panel(picture: Image.Image, panel: Panel, i: int, how: Drawing, context: Context, cell, raw_cell) -> None:
+    """One overlay (and its raw map), drawn once for every session that shows the same; its download."""
+    alpha, cmap = st.session_state.get("gc_alpha", 0.5), st.session_state.get("gc_cmap", "jet")
+    blend = lambda: overlay(picture, panel.heat, alpha, cmap)  # noqa: E731
+    blended, data = exports.shared(how.owner, ("overlay", how.stem, i, alpha, cmap), blend, context.untrained)
+    cell.image(data, caption=panel.title, width="stretch")
+    legend = Legend(cmap, *how.ends)  # its high end says which scale: this map's own, or one for all
+    shown = exports.Shown(blended, panel.title, context.facts, legend, context.untrained, QUESTION)
+    if i == 0:
+        exports.record(shown)
+    if how.downloads:
+        name = f"{how.stem}.png" if raw_cell is not cell else f"{how.stem}_{i + 1}.png"
+        exports.download(shown, name, f"gc_png_{i}", "Overlay (PNG)", where=cell)
+    if panel.raw is not None:
+        draw = lambda: _raw_picture(panel.raw, cmap, picture.width)  # noqa: E731 (the opacity does not change it)
+        _, raw = exports.shared(how.owner, ("raw", how.stem, i, cmap), draw, context.untrained)
+        raw_cell.image(raw, caption=f"raw map, {panel.raw.shape[0]}x{panel.raw.shape[1]}", width="stretch")
+
+
 @st.fragment
-def _draw(
-    picture: Image.Image,
-    panels: list[Panel],
-    stem: str,
-    context: Context,
-    columns: int = 3,
-    downloads: bool = True,
-) -> None:
+def _draw(picture: Image.Image, panels: list[Panel], how: Drawing, context: Context) -> None:
     """Overlays and raw maps, then the opacity and colormap controls (they rerun only this part, never the model)."""
-    alpha = st.session_state.get("gc_alpha", 0.5)
-    cmap = st.session_state.get("gc_cmap", "jet")
-    single, width = len(panels) == 1, min(columns, len(panels))
+    single, width = len(panels) == 1, min(how.columns, len(panels))
     for i, panel in enumerate(panels):
         if i % width == 0:  # a new row; one map: the overlay on the left, its raw map on the right
             cells = st.columns(2 if single else width)
         cell = cells[i % width]
-        blended = overlay(picture, panel.heat, alpha, cmap)
-        cell.image(exports.honest(blended, context.untrained), caption=panel.title, width="stretch")
-        shown = exports.Shown(
-            blended,
-            panel.title,
-            context.facts,
-            Legend(cmap, "no evidence", "strong evidence"),
-            context.untrained,
-            "Where did the network look, and is that where you would look?",
-        )
-        if i == 0:
-            exports.record(shown)
-        if downloads:
-            exports.download(
-                shown, f"{stem}.png" if single else f"{stem}_{i + 1}.png", f"gc_png_{i}", "Overlay (PNG)", where=cell
-            )
-        if panel.raw is not None:
-            (cells[1] if single else cell).image(
-                exports.honest(Image.fromarray(_raw_picture(panel.raw, cmap, picture.width)), context.untrained),
-                caption=f"raw map, {panel.raw.shape[0]}x{panel.raw.shape[1]}",
-                width="stretch",
-            )
+        _panel(picture, panel, i, how, context, cell, cells[1] if single else cell)
+    if not single:  # one colour bar for the row, saying which scale the maps are on
+        cmap = st.session_state.get("gc_cmap", "jet")
+        bar = serving.encoded(how.ends, ("legend", cmap), lambda: legend_bar(Legend(cmap, *how.ends)))
+        st.image(bar, width="stretch")
     left, right = st.columns(2)
     left.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha", on_change=state.changed)
     right.selectbox("Colormap", COLORMAPS, index=COLORMAPS.index("jet"), key="gc_cmap", on_change=state.changed)
 
 
-def _pick_target(model: LoadedModel, result: Classification) -> int:
-    """The class to explain: one of the top-5 (the prediction by default) or any class by name."""
-    mode = st.segmented_control(
-        "Explain the class", ["Top-5", "Any class"], default="Top-5", required=True, key="gc_target_mode"
-    )
-    if mode == "Any class":
-        names = model.categories
-        if st.session_state.get("gc_class") not in range(len(names)):  # another model, or a bad link
-            state.clear("gc_class")
-        return st.selectbox(
-            "Search a class by name",
-            range(len(names)),
-            index=result.top[0].index,
-            format_func=lambda i: f"{names[i]} ({i})",
-            key="gc_class",
-        )
-    top = {p.index: p for p in result.top}
-    return st.radio(
-        "Top-5 predictions",
-        list(top),
-        format_func=lambda i: f"{top[i].label} · {top[i].probability:.1%}",
-        key=f"gc_top_{model.key}_{'_'.join(map(str, top))}",
-    )
-
-
-def _pick_layer(model: LoadedModel) -> str:
-    choices = explain.layer_choices(model.key)
-
-    def label(name: str) -> str:
-        shape = "×".join(map(str, choices.shapes[name]))
-        return f"{name} · last conv block · {shape}" if name == choices.default else f"{name} · {shape}"
-
-    return st.selectbox(
-        "Layer",
-        [choices.default, *(c for c in choices.convs if c != choices.default)],
-        format_func=label,
-        key=f"gc_layer_{model.key}",
-        help="Grad-CAM looks at this layer's feature maps (channels x height x width). "
-        "The default, the last convolutional block, is where the features are most about classes.",
-    )
-
-
-def _options() -> Options:
-    """Method settings, read from their widgets (drawn only for the methods that use them)."""
-    defaults = Options()
-    return Options(
-        steps=st.session_state.get("gc_steps", defaults.steps),
-        batch_size=st.session_state.get("gc_batch", defaults.batch_size),
-        window=st.session_state.get("gc_window", defaults.window),
-        stride=st.session_state.get("gc_stride", defaults.stride),
-    )
-
-
-def _option_widgets(key: str, side: int) -> None:
-    defaults = Options()
-    cols = st.columns(2)
-    if key == "integrated_gradients":
-        cols[0].slider("Steps along the path", 8, 128, defaults.steps, 8, key="gc_steps")
-    if key == "occlusion":
-        cols[0].slider("Square (pixels)", 8, side // 2, defaults.window, 4, key="gc_window")
-        cols[1].slider("Step (pixels)", 4, side // 4, defaults.stride, 4, key="gc_stride")
-    if key in {"integrated_gradients", "occlusion"}:
-        st.slider("Images per batch", 1, 16, defaults.batch_size, key="gc_batch", help="Bounds memory: more is faster.")
-
-
-@st.cache_data(max_entries=16, show_spinner="Timing a warm pass of the model…")
-def _pass_times(_model: LoadedModel, model_id: tuple, size: tuple[int, int]) -> explain.PassTimes:
-    return explain.measure_passes(_model, size)
-
-
 def _one_map(s: Subject) -> None:
-    options = _options()  # as their widgets below were last set
+    options = controls.options()  # as their widgets below were last set
     size = (s.picture.height, s.picture.width)
     costs = {k: m.cost(options, size) for k, m in METHODS.items()}
-    times = _pass_times(s.model, s.model_id, size)
+    with st.spinner("Timing a warm pass of the model…"):
+        times = serving.pass_times(s.model, size)  # timed once per model and size, for every session
     with s.controls:
         key = st.radio(
             "Method",
@@ -210,7 +121,7 @@ def _one_map(s: Subject) -> None:
         )
         chosen, cost = METHODS[key], costs[key]
         st.caption(chosen.idea + " Times are estimated from a warm, measured pass of this model.")
-        _option_widgets(key, min(size))
+        controls.option_widgets(key, min(size))
         request = (s.model_id, s.digest, key, s.target, s.layer, options)
         if chosen.expensive:
             if st.button(
@@ -224,48 +135,46 @@ def _one_map(s: Subject) -> None:
                     f"{chosen.label} is expensive: it runs when you press the button.", icon=":material/timer:"
                 )
                 return
-    with s.stage, ui.user_errors(chosen.label):
-        if key == "grad_cam":
-            cams = _explain(s.model, s.model_id, s.image, (s.target,), (s.layer,))
-            maps = cams.layers[0]
-            title = f"Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%}) at {_where(s)}"
-            panel = Panel(title, maps.maps[0], maps.coarse[0])
-        else:
-            result = _attribute(s.model, s.model_id, s.image, key, s.target, s.layer, options)
-            panel = Panel(f"{chosen.label} of {result.label}", result.heat, result.heat)
-            if result.note:
-                st.caption(result.note)
-        _draw(s.picture, [panel], f"{key}_{s.model.key}_{s.target}", s.context)
+    with s.stage, ui.user_errors(chosen.label), st.spinner(f"Computing {chosen.label}…"):
+        result = serving.attribute(s.model, s.image, key, s.target, s.layer, options)  # shared by every session
+        if result.note:
+            st.caption(result.note)
+        panel = Panel(result.title(explain.layer_words(s.model.key, s.layer)), result.heat, result.coarse)
+        raw = panel if result.coarse is not None else panel._replace(raw=result.heat)
+        _draw(s.picture, [raw], Drawing(result, f"{key}_{s.model.key}_{s.target}"), s.context)
         presenter.notice("gradcam", "map")
 
 
 def _top3(s: Subject, result: Classification) -> None:
     targets = tuple(p.index for p in result.top[:3])
+    with s.controls:
+        own = st.toggle("Scale each map on its own", key="gc_own_scale", on_change=state.changed)
     with s.stage, ui.user_errors("Grad-CAM of the top-3 classes"):
-        cams = _explain(s.model, s.model_id, s.image, targets, (s.layer,))
-        maps = cams.layers[0]
+        cams = _explain(s.model, s.image, targets, (s.layer,))
+        scaled = serving.value(cams, ("scaled", not own), lambda: explain.scale_maps(cams.layers[0], not own))
         panels = [
-            Panel(f"{label} · {p:.1%}", maps.maps[i], maps.coarse[i])
+            Panel(f"{label} · {p:.1%}", scaled.maps[i], scaled.coarse[i])
             for i, (label, p) in enumerate(zip(cams.labels, cams.probabilities, strict=True))
         ]
-        _draw(s.picture, panels, f"gradcam_top3_{s.model.key}", s.context)
+        stem = f"gradcam_top3_{s.model.key}" + ("_own_scales" if own else "_one_scale")
+        _draw(s.picture, panels, Drawing(cams, stem, scaled.ends), s.context)
         presenter.notice("gradcam", "top3")
         st.caption(
-            f"The three most probable classes at {_where(s)}, from one forward and one backward pass: the layer's "
-            "output is repeated once per class, so the network runs once. Different classes, different evidence. "
-            "**The maps do not share one colour scale**: each is scaled to its own maximum, so compare where "
-            "they look, not how strongly."
+            f"The three most probable classes at {explain.layer_words(s.model.key, s.layer)}, from one forward and "
+            "one backward pass: the layer's output is repeated once per class, so the network runs once. "
+            f"Different classes, different evidence. **{scaled.note}**"
         )
 
 
 def _depth(s: Subject) -> None:
     layers = explain.layer_choices(s.model.key).depth
     with s.stage, ui.user_errors("Grad-CAM layer by layer"):
-        cams = _explain(s.model, s.model_id, s.image, (s.target,), layers)
+        cams = _explain(s.model, s.image, (s.target,), layers)
         panels = [
             Panel(f"{m.layer} · {m.coarse.shape[1]}x{m.coarse.shape[2]}", m.maps[0], m.coarse[0]) for m in cams.layers
         ]
-        _draw(s.picture, panels, f"gradcam_depth_{s.model.key}", s.context, columns=len(panels))
+        how = Drawing(cams, f"gradcam_depth_{s.model.key}", OWN_SCALES, len(panels))
+        _draw(s.picture, panels, how, s.context)
         presenter.notice("gradcam", "depth")
         st.caption(
             f"Grad-CAM of {cams.labels[0]}, shallow to deep. Early layers have sharp maps of edges and colours that "
@@ -295,7 +204,8 @@ def _sanity_check(s: Subject) -> None:
         if st.session_state.get("gc_sanity_requested") != request:
             return
     with s.stage, ui.user_errors("The sanity check"):
-        check = _sanity(s.model, s.model_id, s.image, key, s.target, s.layer)
+        with st.spinner("Randomising the weights, layer group by layer group…"):
+            check = serving.sanity_check(s.model, s.image, key, s.target, s.layer, SANITY_STEPS)  # shared
         panels = [Panel("original", check.original, None)] + [
             Panel(
                 f"down to {stage.label} · " + ("flat map" if np.isnan(stage.spearman) else f"ρ = {stage.spearman:.2f}"),
@@ -304,48 +214,31 @@ def _sanity_check(s: Subject) -> None:
             )
             for stage in check.stages
         ]
-        _draw(s.picture, panels, f"sanity_{key}_{s.model.key}", s.context, columns=4, downloads=False)
+        how = Drawing(request, f"sanity_{key}_{s.model.key}", OWN_SCALES, 4, False)
+        _draw(s.picture, panels, how, s.context)
         presenter.notice("gradcam", "sanity")
-        st.plotly_chart(explain.similarity_figure(check), width="stretch", key="gc_sanity_chart")
-        final = check.stages[-1].spearman
-        if np.isnan(final):
-            verdict = "the map is flat (no positive evidence left), so it cannot be ranked against the original"
-        elif final >= 0.8:
-            verdict = "the map hardly changed although the model is now random: it shows the image, not the model"
-        elif final >= 0.3:
-            verdict = "the map changed only in part: some of it comes from the image or the architecture"
-        else:
-            verdict = "the map changed completely as the weights were destroyed: it depends on what the model learned"
-        untrained = "" if s.model.trained else " This model is untrained: its map was random to begin with."
-        measured = "" if np.isnan(final) else f" (Spearman ρ = {final:.2f})"
-        st.caption(f"After randomising every layer{measured}, {verdict}.{untrained}")
+        figure = serving.value(check, ("similarity",), lambda: explain.similarity_figure(check))
+        st.plotly_chart(figure, width="stretch", key="gc_sanity_chart")
+        st.caption(explain.verdict(check, s.model.trained))
 
 
 def _second_cam(second: LoadedModel, image: Image.Image, caption: str) -> None:
     """Grad-CAM of the second model's own prediction, at its default layer, on the same image."""
-    second_id = (second.key, second.source, str(second.device))
     with ui.user_errors(f"Grad-CAM of {second.display_name}"):
-        guess = _classify(second, second_id, image).top[0]
+        guess = serving.classify(second, image, k=5).top[0]
         layer = explain.layer_choices(second.key).default
-        cams = _explain(second, second_id, image, (guess.index,), (layer,))
-        heat = overlay(
-            _picture(second, second_id, image),
-            cams.layers[0].maps[0],
-            st.session_state.get("gc_alpha", 0.5),
-            st.session_state.get("gc_cmap", "jet"),
+        cams = _explain(second, image, (guess.index,), (layer,))
+        alpha, cmap = st.session_state.get("gc_alpha", 0.5), st.session_state.get("gc_cmap", "jet")
+        heat, data = exports.shared(
+            cams,
+            ("second", alpha, cmap),
+            lambda: overlay(serving.model_view(second, image), cams.layers[0].maps[0], alpha, cmap),
+            not second.trained,
         )
         title = f"{second.display_name}: Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%}) at {layer}"
-        st.image(exports.honest(heat, not second.trained), caption=title, width="stretch")
-        exports.record(
-            exports.Shown(
-                heat,
-                title,
-                (f"model: {second.display_name}", f"image: {caption}", f"layer: {layer}"),
-                None,
-                not second.trained,
-                "",
-            )
-        )
+        st.image(data, caption=title, width="stretch")
+        facts = (f"model: {second.display_name}", f"image: {caption}", f"layer: {layer}")
+        exports.record(exports.Shown(heat, title, facts, None, not second.trained, ""))
 
 
 st.title("Grad-CAM & attributions")
@@ -363,16 +256,16 @@ ui.untrained_badge(model)
 model_id = (model.key, model.source, str(model.device))
 result = picture = None
 with ui.user_errors("Classifying the image"):
-    result = _classify(model, model_id, image)
-    picture = _picture(model, model_id, image)
+    result = serving.classify(model, image, k=5)  # shared by every session, batched (core.serving)
+    picture = serving.model_view(model, image)  # the crop the model sees, shared by every session
 if result is None or picture is None:
     st.stop()
 
-controls, stage = presenter.split((3, 2))
-with controls:  # only the controls the chosen view uses are drawn
+side, stage = presenter.split((3, 2))
+with side:  # only the controls the chosen view uses are drawn
     view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="map", required=True, key="gc_view")
-    target = result.top[0].index if view == "top3" else _pick_target(model, result)
-    layer = explain.layer_choices(model.key).default if view == "depth" else _pick_layer(model)
+    target = result.top[0].index if view == "top3" else controls.pick_target(model, result)
+    layer = explain.layer_choices(model.key).default if view == "depth" else controls.pick_layer(model)
     st.caption(
         f"Maps are drawn over the {picture.width}x{picture.height} crop the model sees "
         f"({safe_text.markdown(image_caption)})."
@@ -384,16 +277,11 @@ context = Context(
     (f"model: {model.display_name}", f"image: {image_caption}", f"layer: {layer}", f"class: {model.label(target)}"),
     not model.trained,
 )
-digest = hashlib.sha1(image.tobytes()).hexdigest()
-subject = Subject(model, model_id, image, digest, picture, target, layer, controls, stage, context)
+subject = Subject(model, model_id, image, serving.digest(image), picture, target, layer, side, stage, context)
 if view == "top3":
     _top3(subject, result)
-elif view == "depth":
-    _depth(subject)
-elif view == "sanity":
-    _sanity_check(subject)
 else:
-    _one_map(subject)
+    {"depth": _depth, "sanity": _sanity_check}.get(view, _one_map)(subject)
 if second is not None:
     with stage:
         _second_cam(second, image, image_caption)

@@ -19,7 +19,8 @@ from PIL import Image
 
 from core.config import limits
 from core.config.settings import get_settings
-from core.datasets.folders import list_datasets, load_dataset
+from core.datasets.catalog import list_datasets
+from core.datasets.folders import load_dataset
 from core.datasets.uploads import expire_uploads, extract_zip
 from core.detection.boxes import parse_yolo_labels
 from core.errors import DatasetError, WeightsError

@@ -142,3 +142,39 @@ def test_first_screen_presenter_lesson_and_worksheet(page) -> None:
     assert len(images) >= 4 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert not re.search(r"(src|href)=['\"]?(https?:|//)|url\(", html)  # nothing fetched from elsewhere
     assert misses == []
+
+
+def train_shapes(page, epochs: int) -> None:
+    """A short run of the fast classroom model on the generated shapes, from the sidebar's form; waits for its end.
+
+    Both transfer strategies at the smallest image size (no baseline from scratch): seconds on a busy CPU.
+    """
+    choose(page, "Model", "Tiny VGG (classroom)")
+    page.get_by_test_id("stSidebar").get_by_role("button", name="From scratch").click()  # a form: no rerun
+    for name, steps in (("Epochs", None), ("Image size (px)", 10)):
+        slider = page.get_by_role("slider", name=name)
+        slider.focus()
+        for _ in range(steps or int(slider.get_attribute("aria-valuetext")) - epochs):
+            slider.press("ArrowLeft")
+    assert page.get_by_role("slider", name="Image size (px)").get_attribute("aria-valuetext") == "64"
+    page.get_by_role("button", name="Train", exact=True).click()
+    ended = page.get_by_test_id("stAlertContentSuccess").or_(page.get_by_test_id("stAlertContentError"))
+    ended.or_(page.get_by_test_id("stAlertContentWarning")).first.wait_for(timeout=300_000)
+    page.get_by_test_id("stDataFrame").first.wait_for()  # the comparison: the page's rerun after the run's end
+    settle(page)
+
+
+def test_transfer_curves_and_comparison_on_the_first_screen(page) -> None:
+    page.set_viewport_size(PROJECTOR)
+    go_to(page, PAGES["transfer"])
+    train_shapes(page, epochs=2)
+    assert page.get_by_test_id("stAlertContentSuccess").count() == 1, page.get_by_test_id("stAlert").all_inner_texts()
+    curves = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss (lower is better)")
+    misses = off_screen(page, curves, "the transfer curves", "transfer_1366")
+    misses += off_screen(page, page.get_by_test_id("stDataFrame").first, "the comparison", "transfer_1366")
+    page.set_viewport_size(DESKTOP)
+    settle(page)
+    view(page, "transfer_1920")
+    screenshot(page, "first_screen_transfer_1920_full")
+    assert_no_exception(page)
+    assert misses == []

@@ -37,9 +37,10 @@ def test_another_top_k_class_changes_the_overlay(page) -> None:
     assert_no_exception(page)
     screenshot(page, "gradcam")
 
-    pick(page, "View", "Top-3")  # three classes side by side, each with its own evidence
+    pick(page, "View", "Top-3")  # three classes side by side, on one colour scale
     image_with_caption(page, f"{first_class} · ")
-    assert_images_not_blank(page, minimum=6)
+    page.get_by_text("The 3 maps share one colour scale").wait_for()
+    assert_images_not_blank(page, minimum=7)  # three overlays, their raw maps and the one colour bar
     assert page.get_by_test_id("stDownloadButton").filter(has_text="Overlay (PNG)").count() == 3
     assert_no_exception(page)
     screenshot(page, "gradcam_top3")

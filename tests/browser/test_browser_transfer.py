@@ -24,7 +24,9 @@ def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
 
     stopped = page.get_by_test_id("stAlertContentError").or_(page.get_by_test_id("stAlertContentWarning"))
-    page.get_by_role("heading", name="Comparison").or_(stopped).first.wait_for(timeout=180_000)  # ended, well or not
+    done = page.get_by_test_id("stAlertContentSuccess")
+    done.or_(stopped).first.wait_for(timeout=180_000)  # ended, well or not
+    page.get_by_test_id("stDataFrame").or_(stopped).first.wait_for()  # the comparison: the page's rerun after the end
     settle(page)
     assert stopped.count() == 0, stopped.all_inner_texts()
     curves = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss (lower is better)")

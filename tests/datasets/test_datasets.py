@@ -10,7 +10,8 @@ import torch
 from core.config import limits
 from core.config.limits import LimitExceeded
 from core.config.settings import get_settings
-from core.datasets.folders import list_datasets, load_dataset
+from core.datasets.catalog import list_datasets
+from core.datasets.folders import load_dataset
 from core.datasets.tensors import Preprocess, decode_split
 from core.datasets.uploads import extract_zip
 from core.errors import DatasetError

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from core.datasets.shape_scenes import DET_BASE_CLASSES
+from core.datasets.shape_scenes import DET_BASE_CLASSES, render_scene
 from core.detection import classroom as det_classroom
 from core.detection import yolo, yolo_files
-from core.detection.boxes import iou_matrix, parse_yolo_labels
+from core.detection.boxes import GroundTruth, iou_matrix, parse_yolo_labels
 from core.detection.metrics import evaluate
 from core.io.images import load_image
 
@@ -70,6 +71,23 @@ def test_it_finds_the_generated_boxes_and_the_export_matches_the_pt(shapes_model
         assert abs(len(top_ov) - len(top_pt)) <= 1
         if len(top_ov) and len(top_pt):
             assert np.median(iou_matrix(top_ov, top_pt).max(axis=1)) > 0.9
+
+
+def test_its_val_map50_is_at_least_0_9_by_our_own_metrics(shapes_model: yolo.YoloModel) -> None:
+    """#16's target, judged independently of Ultralytics' val: the shipped OpenVINO export on the 100
+    generated val scenes (the split it was validated on, never trained on), by the COCO AP of
+    ``core.detection.metrics`` (itself checked against pycocotools).
+    Measured: AP50 0.939, AP50-95 0.799 (Ultralytics' own val, in metadata.json: 0.981 and 0.831)."""
+    meta = json.loads(det_classroom.METADATA_PATH.read_text())
+    size, count = meta["image_size"], meta["val_images"]
+    scenes = [render_scene(DET_BASE_CLASSES, meta["config"]["seed"], "val", i, size) for i in range(count)]
+    detections = []
+    for start in range(0, count, 32):
+        images = [Image.fromarray(s.image) for s in scenes[start : start + 32]]
+        detections.extend(yolo.detect(shapes_model, images).detections)
+    truths = [GroundTruth(s.boxes.astype(np.float64), s.labels) for s in scenes]
+    report = evaluate(detections, truths, shapes_model.names, conf=0.25, iou=0.5)
+    assert report.total.ap50 is not None and report.total.ap50 >= 0.9, report.total
 
 
 MIN_SAMPLE_AP50 = 0.5

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core import serving
 from core.detection import yolo, yolo_files
+from core.serving.pictures import PICTURES
 from tests.apptest import open_page, texts
 from tests.conftest import shared_path
 
@@ -32,6 +34,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, calls: list[
 
 
 def test_four_steps_on_the_bus_and_sliders_never_rerun_the_model(offline_kit, monkeypatch) -> None:
+    serving.HOOD.clear()  # the keep-all passes are shared by every session of the process
     at = open_page("detection")  # bus.jpg and zidane.jpg
     at.toggle(key="det_hood").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -78,3 +81,30 @@ def test_cam_on_the_ball_detector(offline_kit) -> None:
     at.toggle(key="det_hood_cam").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "LayerCAM for this box's class score" in texts(at)
+
+
+def _hood(at, step: int):
+    """A session with "Under the hood" open on bus.jpg, at NMS step ``step``."""
+    at.toggle(key="det_hood").set_value(True).run()
+    at.slider(key="det_hood_step").set_value(step).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def _misses(cache) -> int:
+    return cache.stats()["misses"]
+
+
+def test_two_sessions_stepping_nms_share_the_pass_and_draw_each_step_once(offline_kit) -> None:
+    first = _hood(open_page("detection", det_samples=["bus.jpg"]), 2)
+    passes, drawn = _misses(serving.HOOD), _misses(PICTURES)
+    second = _hood(open_page("detection", det_samples=["bus.jpg"]), 2)
+    assert _misses(serving.HOOD) == passes  # the second student: no pass of the model
+    assert _misses(PICTURES) == drawn  # ... and no picture drawn: grids, candidates, step 2
+    assert [i.value for i in second.image] == [i.value for i in first.image]
+    second.slider(key="det_hood_step").set_value(3).run()
+    assert _misses(PICTURES) == drawn + 1  # another step: that picture only
+    first.slider(key="det_hood_step").set_value(3).run()
+    assert _misses(PICTURES) == drawn + 1 and first.image[-1].value == second.image[-1].value
+    second.slider(key="det_hood_conf").set_value(0.5).run()
+    assert _misses(PICTURES) > drawn + 1 and _misses(serving.HOOD) == passes  # redrawn, never run again

@@ -187,3 +187,23 @@ def test_my_photo_named_like_a_sample_is_not_judged_by_the_shipped_labels(offlin
     at.multiselect(key="det_samples_coco").set_value(["bus.jpg"]).run()  # the real sample: judged; the upload is a copy
     at.toggle(key="det_shipped").set_value(False).run()  # the switch: samples without their labels
     assert "Add ground truth" in texts(at)
+
+
+def _judged(at) -> str:
+    """The judged picture (its media URL: the same bytes give the same URL)."""
+    return next(i.value for i in at.image if i.captions and " at confidence ≥ " in i.captions[0])
+
+
+def test_two_sessions_judging_the_same_boxes_draw_the_picture_once(offline_kit: Path) -> None:
+    from core.serving.pictures import PICTURES
+
+    PICTURES.clear()
+    first = open_page("detection")
+    drawn = PICTURES.stats()["misses"]
+    assert drawn >= 1
+    second = open_page("detection")
+    assert PICTURES.stats()["misses"] == drawn and _judged(second) == _judged(first)  # drawn for the first only
+    second.slider(key="det_conf").set_value(0.5).run()
+    assert PICTURES.stats()["misses"] == drawn + 1 and _judged(second) != _judged(first)  # another threshold
+    first.slider(key="det_conf").set_value(0.5).run()
+    assert PICTURES.stats()["misses"] == drawn + 1 and _judged(first) == _judged(second)

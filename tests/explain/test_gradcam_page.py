@@ -25,6 +25,7 @@ def explain_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The targets of every Grad-CAM pass core runs for the page (the shared caches start empty)."""
     st.cache_data.clear()
     serving.GRADCAMS.clear()
+    serving.ATTRIBUTIONS.clear()
     calls, real = [], serving.layer_cams
 
     def spy(module, batch, targets, *args, **kwargs):
@@ -102,3 +103,68 @@ def test_sanity_check_randomises_a_copy_and_reports_the_similarity() -> None:
     assert shown[0] == "original" and sum(c.startswith("down to ") for c in shown) == 6
     assert at.get("plotly_chart") and "After randomising every layer" in texts(at)
     assert model.module.fc.weight.equal(before)
+
+
+def _legend_end(at) -> str:
+    """The top of the colour bar burnt into the slide of the picture shown last (the worksheet's newest)."""
+    return list(at.session_state["ws_entries"].values())[-1].legend.high
+
+
+def test_top3_share_one_colour_scale_by_default_and_can_each_have_their_own(top) -> None:
+    at = open_page("gradcam", **STATE)
+    at.segmented_control(key="gc_view").set_value("top3").run()
+    assert not at.exception and not at.error
+    assert "The 3 maps share one colour scale" in texts(at) and at.toggle(key="gc_own_scale").value is False
+    shared = [image.value for image in at.image]
+    assert len(shared) == 3 + 3 + 1  # three overlays, their raw maps and one colour bar for all of them
+    assert _legend_end(at) == "strongest of the 3 maps (one scale)"  # burnt into the exported slide
+    at.toggle(key="gc_own_scale").set_value(True).run()
+    assert not at.exception and "Each map is scaled to its own maximum" in texts(at)
+    assert at.query_params["own_scales"] == "1"  # a shared link keeps the choice
+    assert _legend_end(at) == "this map's strongest (own scale)"
+    own = [image.value for image in at.image]
+    assert own != shared and [c for c in captions(at) if " · " in c] == [
+        f"{p.label} · {p.probability:.1%}" for p in top[:3]
+    ]
+
+
+def test_two_sessions_showing_the_same_overlay_encode_it_once(explain_calls) -> None:
+    from core.serving.pictures import PICTURES
+
+    PICTURES.clear()
+    first = open_page("gradcam", **STATE)
+    drawn = PICTURES.stats()["misses"]
+    assert drawn >= 2  # the overlay and its raw map
+    second = open_page("gradcam", **STATE)
+    assert not second.exception and PICTURES.stats()["misses"] == drawn  # the second student: nothing encoded
+    assert second.image[0].value == first.image[0].value and len(explain_calls) == 1
+    second.selectbox(key="gc_cmap").set_value("viridis").run()
+    assert PICTURES.stats()["misses"] >= drawn + 2  # another colormap: new pictures
+    recoloured = PICTURES.stats()["misses"]
+    second.slider(key="gc_alpha").set_value(0.8).run()
+    assert PICTURES.stats()["misses"] == recoloured + 1  # another opacity: a new overlay (its raw map is the same)
+    assert len(explain_calls) == 1  # and never a new pass
+
+
+def test_two_sessions_running_the_same_sanity_check_randomise_once() -> None:
+    from core.serving import EXTRAS
+
+    def sanity(method: str = "grad_cam"):
+        at = open_page("gradcam", **STATE)
+        at.segmented_control(key="gc_view").set_value("sanity").run()
+        if method != "grad_cam":
+            at.segmented_control(key="gc_sanity_method").set_value(method).run()
+        at.button(key="gc_sanity_run").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return at
+
+    EXTRAS.clear()
+    start = EXTRAS.stats()["misses"]
+    first = sanity()
+    computed = EXTRAS.stats()["misses"]
+    assert computed >= start + 2  # the crop and the sanity check (and the pass timing of the first view)
+    second = sanity()
+    assert EXTRAS.stats()["misses"] == computed  # the second student: the same check, not randomised again
+    assert captions(second) == captions(first) and [i.value for i in second.image] == [i.value for i in first.image]
+    sanity("saliency")
+    assert EXTRAS.stats()["misses"] == computed + 1  # another method: a check of its own

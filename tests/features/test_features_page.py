@@ -95,3 +95,17 @@ def test_a_real_photo_from_shared() -> None:
     )
     assert not at.exception and not at.error
     assert "chelsea.png" in texts(at) and len(at.image) >= 10
+
+
+def test_two_sessions_on_one_layer_encode_its_pictures_once() -> None:
+    from core.serving.pictures import PICTURES
+
+    PICTURES.clear()
+    first = open_page("features", sb_model="resnet18", sb_weights=RANDOM, fm_size=128)
+    drawn = PICTURES.stats()["misses"]
+    assert drawn >= 11  # the grid, the 8 strongest channels, one channel enlarged and over the image
+    second = open_page("features", sb_model="resnet18", sb_weights=RANDOM, fm_size=128)
+    assert not second.exception and PICTURES.stats()["misses"] == drawn
+    assert [i.value for i in second.image] == [i.value for i in first.image]
+    second.selectbox(key="fm_cmap").set_value("gray").run()  # another colormap: every map is drawn anew
+    assert PICTURES.stats()["misses"] >= drawn + 11 and second.image[0].value != first.image[0].value

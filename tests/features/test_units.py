@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from core.config.settings import get_settings
-from core.datasets.folders import DatasetChoice, Sample
+from core.datasets.catalog import DatasetChoice
+from core.datasets.folders import Sample
 from core.datasets.image_sets import SAMPLES_LABEL, ImageSet, image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import dataset_examples as de
