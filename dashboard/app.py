@@ -18,15 +18,19 @@ import streamlit as st
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
 
-def _imported(name: str) -> bool:
-    """Whether module ``name`` is fully imported (the warm-up thread may be importing it right now)."""
-    module = sys.modules.get(name)
-    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+def _warming_up() -> bool:
+    """Whether ``python -m dashboard``'s warm-up thread is still running (never with ``streamlit run``)."""
+    warmup = sys.modules.get("dashboard.warmup")
+    return warmup is not None and warmup.STARTED.is_set() and not warmup.DONE.is_set()
 
 
 def _modules():
-    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports."""
-    if _imported("dashboard.state") and _imported("dashboard.sidebar"):
+    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports.
+
+    While the warm-up runs, the page waits for it instead of importing the same modules at the
+    same time: two threads importing one circle of modules can each see the other's half-done.
+    """
+    if "dashboard.state" in sys.modules and not _warming_up():
         return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
     loading = st.empty()
     with loading.container():
@@ -35,6 +39,8 @@ def _modules():
             "Starting up: loading PyTorch and the models (only after the server starts)…",
             icon=":material/hourglass_top:",
         )
+    if _warming_up():
+        sys.modules["dashboard.warmup"].DONE.wait(timeout=600)
     modules = importlib.import_module("dashboard.sidebar"), importlib.import_module("dashboard.state")
     loading.empty()
     return modules

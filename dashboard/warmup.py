@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 
 log = logging.getLogger("convlens.warmup")
-DONE = threading.Event()  # set when the warm-up has finished (whatever it found)
+STARTED = threading.Event()  # set when the warm-up thread starts
+DONE = threading.Event()  # set when the warm-up has finished (whatever it found); the app's script waits for it
 steps_seconds: dict[str, float] = {}  # what each step took, for the log and the start-up benchmark
 failures: dict[str, str] = {}  # step -> the error it met
 SWITCH_S = 0.0005  # the GIL's switch interval while warming up (Python's default: 0.005)
@@ -43,7 +44,7 @@ def _import_app() -> None:
     import dashboard.sidebar
     import dashboard.state
     import dashboard.ui  # noqa: F401
-    from core import kit  # noqa: F401  (the home page's)
+    from core import kit, models, serving  # noqa: F401  (everything the later steps use, imported here)
 
 
 def _sample():
@@ -88,6 +89,7 @@ def warm_up() -> None:
 
 def start() -> threading.Thread:
     """Run :func:`warm_up` in a daemon thread (it never keeps the server from stopping)."""
+    STARTED.set()
     thread = threading.Thread(target=warm_up, name="convlens-warmup", daemon=True)
     thread.start()
     return thread

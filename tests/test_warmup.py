@@ -22,6 +22,7 @@ def fresh_warmup(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(warmup, "failures", {})
     monkeypatch.setattr(warmup, "steps_seconds", {})
     monkeypatch.setattr(warmup, "DONE", warmup.threading.Event())
+    monkeypatch.setattr(warmup, "STARTED", warmup.threading.Event())
     return warmup
 
 
