@@ -124,8 +124,15 @@ def check_targets(model: LoadedModel, targets: Sequence[int]) -> tuple[int, ...]
     return checked
 
 
+def layer_cams(*args, **kwargs):
+    """:func:`core.explain.gradcam.layer_cams`, imported on first use (core.explain imports Captum)."""
+    from core.explain.gradcam import layer_cams as run
+
+    return run(*args, **kwargs)
+
+
 def explain_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, tuple[int, ...], tuple[str, ...]]]):
-    from core.explain.gradcam import gradcam_result, layer_cams
+    from core.explain.gradcam import gradcam_result
 
     model, layers = requests[0][0], list(requests[0][3])
     rows = torch.cat([r[1].expand(len(r[2]), -1, -1, -1) for r in requests])
