@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	YOLO_OFFLINE=1 $(BIN)/python -m streamlit run dashboard/app.py --server.port $(PORT)
+	YOLO_OFFLINE=1 $(BIN)/python -m dashboard --server.port $(PORT)
 
 browser: $(VENV)/.installed-dev
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \

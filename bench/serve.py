@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,16 +59,16 @@ def offline_env(home: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serve(
-    script: str | Path, env: dict[str, str], log: Path, root: Path = ROOT
+    script: str | Path, env: dict[str, str], log: Path, root: Path = ROOT, launcher: Sequence[str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``streamlit run script`` from ``root``, headless on a free port; yield its URL and process."""
+    """Run ``streamlit run script`` from ``root``, headless on a free port; yield its URL and process.
+
+    ``launcher`` replaces ``python -m streamlit run script`` (e.g. ``python -m dashboard``); the
+    server options follow it.
+    """
     port = free_port()
     command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
+        *(launcher or (sys.executable, "-m", "streamlit", "run", str(script))),
         "--server.headless",
         "true",
         "--server.port",

@@ -1,7 +1,9 @@
 """ConvLens entry point: page config, the shared sidebar and navigation.
 
-Run with ``make run`` (or ``streamlit run dashboard/app.py``: the Makefile installs the
-repository as a package, so ``core`` and ``dashboard`` import from anywhere).
+Run with ``make run`` (``python -m dashboard``: this file plus a warm-up thread that imports
+PyTorch and prepares the default model's answer while the server starts, see
+:mod:`dashboard.warmup`), or ``streamlit run dashboard/app.py`` (no warm-up). The Makefile
+installs the repository as a package, so ``core`` and ``dashboard`` import from anywhere.
 
 The first run of a fresh server imports PyTorch (seconds): a heading and a loading line are
 drawn before that, so the browser never shows a blank page. Captum and Ultralytics load only
@@ -16,9 +18,19 @@ import streamlit as st
 st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_strong:", layout="wide")
 
 
+def _warming_up() -> bool:
+    """Whether ``python -m dashboard``'s warm-up thread is still running (never with ``streamlit run``)."""
+    warmup = sys.modules.get("dashboard.warmup")
+    return warmup is not None and warmup.STARTED.is_set() and not warmup.DONE.is_set()
+
+
 def _modules():
-    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports."""
-    if "dashboard.state" in sys.modules:
+    """The app's own modules; on a cold server, with a loading state shown while PyTorch imports.
+
+    While the warm-up runs, the page waits for it instead of importing the same modules at the
+    same time: two threads importing one circle of modules can each see the other's half-done.
+    """
+    if "dashboard.state" in sys.modules and not _warming_up():
         return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
     loading = st.empty()
     with loading.container():
@@ -27,6 +39,8 @@ def _modules():
             "Starting up: loading PyTorch and the models (only after the server starts)…",
             icon=":material/hourglass_top:",
         )
+    if _warming_up():
+        sys.modules["dashboard.warmup"].DONE.wait(timeout=600)
     modules = importlib.import_module("dashboard.sidebar"), importlib.import_module("dashboard.state")
     loading.empty()
     return modules

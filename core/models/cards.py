@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models as tvm
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
 from core.models import classroom, efficientnet_lite
+from core.models.counts import cached_count
 
 
 @dataclass(frozen=True)
@@ -111,28 +110,23 @@ class ZooEntry:
         )
 
 
-def multiply_adds(model: nn.Module, size: int) -> int:
-    """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these)."""
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    return counter.get_total_flops() // 2
-
-
 def _bundled_card(zoo_entry: ZooEntry, weights: Path | None, sizes: tuple[int, int], **known) -> ModelCard:
     """The card of a model torchvision does not know: counted on its build, ``known`` gives the rest.
 
     ``weights`` is the checkpoint that ships with ConvLens (None when absent), ``sizes`` the
     crop and resize sizes; ``known`` holds ``top1``, ``top5``, ``dataset`` and ``categories``.
+    Parameters and multiply-adds are counted on the meta device once, then read from disk
+    (:mod:`core.models.counts`).
     """
-    model = zoo_entry.build().eval()
+    params, madds = cached_count(zoo_entry.key, zoo_entry.build, weights, sizes[0])
     return ModelCard(
         key=zoo_entry.key,
         label=zoo_entry.label,
         family=zoo_entry.family,
         year=zoo_entry.year,
         idea=zoo_entry.idea,
-        params=sum(p.numel() for p in model.parameters()),
-        gflops=multiply_adds(model, sizes[0]) / 1e9,
+        params=params,
+        gflops=madds / 1e9,
         file_mb=weights.stat().st_size / 2**20 if weights is not None and weights.is_file() else None,
         weights_file=weights.name if weights is not None else None,
         weights_url=None,

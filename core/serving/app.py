@@ -4,8 +4,10 @@ Two deployments, one per model family, each method behind ``@serve.batch``: ``Cl
 (classify, feature-map capture, Grad-CAM, attributions of the zoo CNNs) and ``Detectors``
 (YOLO), and a ``Gateway`` that speaks HTTP to the dashboard. The dashboard becomes a thin
 client when ``CONVLENS_SERVE_URL`` is set (:mod:`core.serving.client`); the answers are those
-of the embedded app (tested). Classifications and Grad-CAMs of one batch run as ONE pass per
-model (:mod:`core.serving`); captures, attributions and detections of a batch run one by one.
+of the embedded app (tested). The requests of one batch are grouped by what must be equal to
+share a pass (model, input shape, layers, method, settings; for YOLO the model and the image
+size) and each group runs as ONE pass: classifications and Grad-CAMs (:mod:`core.serving`),
+captures, Grad-CAM attributions and detections (:mod:`core.serving.batched`).
 
 Start locally: ``make serve`` (``python -m core.serving.app``); on a cluster: ``python -m
 core.serving.app --address auto`` on the head node (README: multi-node deployment).
@@ -33,9 +35,8 @@ from starlette.responses import Response
 from core.config import limits
 from core.detection import yolo
 from core.errors import ConvLensError
-from core.explain.methods import attribute
-from core.features.capture import capture
 from core.models import get_model
+from core.serving import batched
 from core.serving import codec as serve_codec
 from core.serving import inference as serving
 from core.util.batching import configure_threads
@@ -53,17 +54,6 @@ class Failure:
 
 def _model(request: dict):
     return get_model(request["model"]["key"], pretrained=request["model"]["pretrained"])
-
-
-def _each(requests: Sequence[dict], work: Callable[[dict], Any]) -> list[Any]:
-    """``work`` per request; a user error becomes that request's :class:`Failure`."""
-    results: list[Any] = []
-    for request in requests:
-        try:
-            results.append(work(request))
-        except USER_ERRORS as exc:
-            results.append(Failure(str(exc)))
-    return results
 
 
 def _fused(requests: Sequence[dict], group: Callable[[dict], tuple], run: Callable[[list], list], item) -> list[Any]:
@@ -104,6 +94,24 @@ def _shape_group(item: tuple) -> tuple:
     return (id(item[0].module), tuple(item[1].shape), *item[3:4])
 
 
+def _capture_item(request: dict) -> batched.CaptureItem:
+    return batched.capture_item(_model(request), request["image"], request["size"])
+
+
+def _capture_group(item: batched.CaptureItem) -> tuple:
+    return (id(item.model.module), tuple(item.batch.shape))
+
+
+def _attribution_item(request: dict) -> batched.AttributionItem:
+    r = request
+    return batched.attribution_item(_model(r), r["image"], r["method"], r["target"], r["layer"], r["options"])
+
+
+def _detection_item(request: dict) -> tuple:
+    limits.DETECTION_IMAGES.check(len(request["images"]))
+    return yolo.load_model(Path(request["path"]), label=request["label"]), list(request["images"])
+
+
 @serve.deployment
 class Classifiers:
     """The zoo CNNs: every request of a batch for one model runs in one forward (and backward)."""
@@ -124,14 +132,14 @@ class Classifiers:
 
     @serve.batch
     async def capture(self, requests: list[dict]) -> list[Any]:
-        return await asyncio.to_thread(_each, requests, lambda r: capture(_model(r), r["image"], r["size"]))
+        return await asyncio.to_thread(_fused, requests, _capture_group, batched.capture_batch, _capture_item)
 
     @serve.batch
     async def attribute(self, requests: list[dict]) -> list[Any]:
-        def run(r: dict):
-            return attribute(_model(r), r["image"], r["method"], r["target"], r["layer"], r["options"])
+        def group(item: batched.AttributionItem) -> tuple:
+            return item.group
 
-        return await asyncio.to_thread(_each, requests, run)
+        return await asyncio.to_thread(_fused, requests, group, batched.attribute_batch, _attribution_item)
 
 
 @serve.deployment
@@ -145,10 +153,10 @@ class Detectors:
 
     @serve.batch
     async def detect(self, requests: list[dict]) -> list[Any]:
-        def run(r: dict):
-            return yolo.detect(yolo.load_model(Path(r["path"]), label=r["label"]), r["images"])
+        def group(item: tuple) -> tuple:
+            return batched.detection_group(*item)
 
-        return await asyncio.to_thread(_each, requests, run)
+        return await asyncio.to_thread(_fused, requests, group, batched.detect_batch, _detection_item)
 
 
 @serve.deployment

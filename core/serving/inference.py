@@ -15,6 +15,7 @@ import gc
 import os
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -23,15 +24,16 @@ from core.config import limits
 from core.config.device import inference, synchronize
 from core.detection import yolo
 from core.errors import ConvLensError
-from core.explain import methods as attribution_methods
-from core.explain.gradcam import GradCamResult, _check_targets, gradcam_result, layer_cams, layer_choices
-from core.explain.methods import Attribution, Options
 from core.features.capture import ACTIVATIONS, Activations, get_activations, image_digest
 from core.models import LoadedModel, get_model
 from core.models.classification import Classification, Prediction
 from core.serving import client as serve_client
 from core.util.batching import MicroBatcher, configure_threads
 from core.util.shared_cache import SharedCache, register_stats
+
+if TYPE_CHECKING:  # core.explain imports Captum (a second): only the pages that explain need it
+    from core.explain.gradcam import GradCamResult
+    from core.explain.methods import Attribution, Options
 
 SERVE_ENV = "CONVLENS_SERVE_URL"
 CLASSIFICATIONS = SharedCache("classifications", 4096, limits.SHARED_RESULT_BYTES // 8)
@@ -114,13 +116,24 @@ def classify(model: LoadedModel, image: Image.Image, k: int = 5) -> Classificati
 
 def check_targets(model: LoadedModel, targets: Sequence[int]) -> tuple[int, ...]:
     """Class indices of ``model``, checked before batching: one bad request must not fail a batch."""
+    from core.explain.gradcam import _check_targets
+
     checked = tuple(_check_targets(targets))
     if model.categories and max(checked) >= len(model.categories):
         raise ValueError(f"target {max(checked)} is out of range: the model has {len(model.categories)} classes.")
     return checked
 
 
+def layer_cams(*args, **kwargs):
+    """:func:`core.explain.gradcam.layer_cams`, imported on first use (core.explain imports Captum)."""
+    from core.explain.gradcam import layer_cams as run
+
+    return run(*args, **kwargs)
+
+
 def explain_batch(requests: Sequence[tuple[LoadedModel, torch.Tensor, tuple[int, ...], tuple[str, ...]]]):
+    from core.explain.gradcam import gradcam_result
+
     model, layers = requests[0][0], list(requests[0][3])
     rows = torch.cat([r[1].expand(len(r[2]), -1, -1, -1) for r in requests])
     targets = [t for r in requests for t in r[2]]
@@ -140,6 +153,8 @@ def explain(
     model: LoadedModel, image: Image.Image, targets: Sequence[int], layers: Sequence[str] | None = None
 ) -> GradCamResult:
     """:func:`core.explain.gradcam.explain`, shared by all sessions and batched with concurrent requests."""
+    from core.explain.gradcam import layer_choices
+
     layers = tuple(layers or [layer_choices(model.key).default])
     targets = check_targets(model, targets)
     url = remote_url(model)
@@ -172,7 +187,9 @@ def attribute(
     Grad-CAM goes through :func:`explain` (batched with other sessions' requests, shared with the
     top-3 and depth views) and comes back as an :class:`Attribution` like the other methods.
     """
-    options = options or Options()
+    from core.explain import methods as attribution_methods
+
+    options = options or attribution_methods.Options()
     url = remote_url(model)
 
     def compute() -> Attribution:
@@ -184,7 +201,7 @@ def attribute(
         return serve_client.call(url, "attribute", request | {"layer": layer, "options": options})
 
     if method == "grad_cam":
-        options = Options()  # Grad-CAM has no settings: one entry whatever the others' widgets say
+        options = attribution_methods.Options()  # Grad-CAM has no settings: one entry whatever the widgets say
     key = ("attribution", model_id(model), image_digest(image), method, target, layer, options)
     return ATTRIBUTIONS.get(key, compute)
 

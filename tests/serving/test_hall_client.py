@@ -24,6 +24,7 @@ def _run(coroutine):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
 
+
 @pytest.mark.slow
 def test_a_student_changes_the_sample_and_sees_the_answer_core_gives(isolated_home) -> None:
     model = get_model(default_key())
