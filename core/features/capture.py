@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,8 @@ from core.util.hooks import conv_layers
 from core.util.shared_cache import SharedCache
 
 INPUT_SIZES = (128, 160, 224, 288, 320)  # pixels a side offered for torchvision models
+
+
 @dataclass(frozen=True, eq=False)
 class ConvMaps:
     """One convolution: its settings, its feature maps on the image and per-channel statistics.
@@ -199,39 +202,68 @@ def _layer(
     )
 
 
-def capture(model: LoadedModel, image: Image.Image, size: int | None = None) -> Activations:
-    """Run ``model`` once on ``image`` and keep every convolution's maps (uncached).
+@dataclass(frozen=True, eq=False)
+class CaptureItem:
+    """One capture request, prepared: the model, its ``(1, 3, H, W)`` input and the picture it shows."""
 
-    Holds ``model.lock`` while hooks are on the shared model; they are gone when it returns or raises.
+    model: LoadedModel
+    batch: torch.Tensor
+    view: Image.Image
+
+
+def capture_item(model: LoadedModel, image: Image.Image, size: int | None) -> CaptureItem:
+    """Check and prepare a capture request (a bad ``size`` fails here, alone).
 
     Raises:
-        ValueError: the image is too small for the model at this size, or ``size`` is not offered.
+        ValueError: the image is too small for the model at this size, ``size`` is not offered, or no Conv2d.
     """
     batch, view = model_input(model, image, size)
-    convs = conv_layers(model.module)
-    if not convs:
+    if not conv_layers(model.module):
         raise ValueError(f"{model.card.label} has no Conv2d layer to show.")
+    return CaptureItem(model, batch, view)
+
+
+def capture_batch(items: Sequence[CaptureItem]) -> list[Activations]:
+    """:func:`capture` of every item (one model, one input shape) in ONE forward; rows are independent in eval mode.
+
+    Holds ``model.lock`` while hooks are on the shared model; they are gone when it returns or raises.
+    """
+    model, stacked = items[0].model, torch.cat([item.batch for item in items])
     try:
-        fields = model_receptive_fields(model.key, batch.shape[-1])
+        fields = model_receptive_fields(model.key, stacked.shape[-1])
     except (RuntimeError, NotImplementedError, ValueError):  # an op the meta device cannot trace: maps still work
         fields = {}
     with model.lock, record_conv_maps(model.module) as recorded, inference(model.device):
         start = time.perf_counter()
         try:
-            model.module(batch)
+            model.module(stacked)
         except RuntimeError as exc:
             raise ValueError(
-                f"{model.card.label} cannot run on a {batch.shape[-1]} px input ({str(exc).splitlines()[0]}). "
+                f"{model.card.label} cannot run on a {stacked.shape[-1]} px input ({str(exc).splitlines()[0]}). "
                 "Choose a larger input size."
             ) from None
         synchronize(model.device)
         elapsed = (time.perf_counter() - start) * 1000
-    layers = tuple(
-        _layer(name, conv, recorded[name][0][0], recorded[name][1], fields.get(name))
-        for name, conv in convs
-        if name in recorded
-    )
-    return Activations(model.display_name, model.trained, view, layers, elapsed)
+    convs = [(name, conv, recorded[name]) for name, conv in conv_layers(model.module) if name in recorded]
+    return [
+        Activations(
+            model.display_name,
+            model.trained,
+            item.view,
+            tuple(_layer(name, conv, maps[i], after, fields.get(name)) for name, conv, (maps, after) in convs),
+            elapsed,
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+def capture(model: LoadedModel, image: Image.Image, size: int | None = None) -> Activations:
+    """Run ``model`` once on ``image`` and keep every convolution's maps (uncached).
+
+    Raises:
+        ValueError: the image is too small for the model at this size, or ``size`` is not offered.
+    """
+    return capture_batch([capture_item(model, image, size)])[0]
 
 
 def image_digest(image: Image.Image) -> str:

@@ -18,7 +18,6 @@ Rows of a batch are independent in eval mode: every answer equals the one-at-a-t
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,64 +25,23 @@ import torch
 from PIL import Image
 
 from core.config import limits
-from core.config.device import inference, synchronize
 from core.detection import yolo
 from core.explain import methods as attribution_methods
 from core.explain.gradcam import GradCAM
 from core.explain.methods import Attribution, Options
-from core.features.capture import Activations, _layer, model_input
-from core.features.conv_maps import record_conv_maps
-from core.features.receptive_fields import model_receptive_fields
+from core.features.capture import CaptureItem, capture_batch, capture_item
 from core.models import LoadedModel
-from core.util.hooks import conv_layers
 
-
-@dataclass(frozen=True, eq=False)
-class CaptureItem:
-    """One capture request, prepared: the model, its ``(1, 3, H, W)`` input and the picture it shows."""
-
-    model: LoadedModel
-    batch: torch.Tensor
-    view: Image.Image
-
-
-def capture_item(model: LoadedModel, image: Image.Image, size: int | None) -> CaptureItem:
-    """Check and prepare a capture request (a bad ``size`` fails here, alone)."""
-    batch, view = model_input(model, image, size)
-    if not conv_layers(model.module):
-        raise ValueError(f"{model.card.label} has no Conv2d layer to show.")
-    return CaptureItem(model, batch, view)
-
-
-def capture_batch(items: Sequence[CaptureItem]) -> list[Activations]:
-    """:func:`core.features.capture.capture` of every item (one model, one input shape) in ONE forward."""
-    model, stacked = items[0].model, torch.cat([item.batch for item in items])
-    try:
-        fields = model_receptive_fields(model.key, stacked.shape[-1])
-    except (RuntimeError, NotImplementedError, ValueError):  # an op the meta device cannot trace: maps still work
-        fields = {}
-    with model.lock, record_conv_maps(model.module) as recorded, inference(model.device):
-        start = time.perf_counter()
-        try:
-            model.module(stacked)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"{model.card.label} cannot run on a {stacked.shape[-1]} px input ({str(exc).splitlines()[0]}). "
-                "Choose a larger input size."
-            ) from None
-        synchronize(model.device)
-        elapsed = (time.perf_counter() - start) * 1000
-    convs = [(name, conv, recorded[name]) for name, conv in conv_layers(model.module) if name in recorded]
-    return [
-        Activations(
-            model.display_name,
-            model.trained,
-            item.view,
-            tuple(_layer(name, conv, maps[i], after, fields.get(name)) for name, conv, (maps, after) in convs),
-            elapsed,
-        )
-        for i, item in enumerate(items)
-    ]
+__all__ = [
+    "AttributionItem",
+    "CaptureItem",
+    "attribute_batch",
+    "attribution_item",
+    "capture_batch",
+    "capture_item",
+    "detect_batch",
+    "detection_group",
+]  # the captures' batch lives with capture, in core.features.capture
 
 
 @dataclass(frozen=True, eq=False)
