@@ -48,6 +48,7 @@ class Student:
     oracle: hall_oracle.Expected
     outcomes: list[Outcome]
     sample: str = ""
+    chosen: bool = False  # the hall's model is picked in the sidebar (once: the sidebar keeps it)
     layer: int = 0
     conf: int = 0
 
@@ -64,6 +65,10 @@ class Student:
         self.sample = (
             names[(names.index(self.sample) + 1) % len(names)] if self.sample else names[self.index % len(names)]
         )
+        if not self.chosen:  # both variants must run the same model, whatever their default
+            run = await self.client.set(run.widget("sb_model"), self.oracle.model_label)
+            self.record("choose model", run, True, "")
+            self.chosen = True
         run = await self.client.set(run.widget("sb_sample"), self.sample)
         want = self.oracle.top1[self.sample]
         self.record("zoo prediction", run, any(want in m for m in run.markdown()), f"{self.sample}: want {want}")

@@ -20,7 +20,7 @@ from core.io.assets import sample_images
 from core.io.images import load_image
 from core.models import get_model
 from core.models.classification import classify
-from core.models.weights import default_key
+from core.models.classroom import KEY as HALL_MODEL
 
 CONF_STEPS = (0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # where students move the YOLO confidence slider
 TOP_CHANNELS = 8  # the feature-map page shows the 8 most active channels with their means
@@ -30,8 +30,9 @@ TOP_CHANNELS = 8  # the feature-map page shows the 8 most active channels with t
 class Expected:
     """The answers for the whole hall: per sample image, per layer, per confidence threshold."""
 
+    model_label: str  # the sidebar's name of the model every student picks
     samples: tuple[str, ...]
-    top1: dict[str, str]  # sample -> "most likely **label** (p%)", the label escaped as the page shows it
+    top1: dict[str, str]  # sample -> "**label** (p%)", the label escaped as the page shows it
     second: dict[str, str]  # sample -> radio option text of the 2nd class, "label · p%"
     gradcam: dict[str, str]  # sample -> caption prefix "Grad-CAM of label (p%)"
     layers: tuple[str, ...]
@@ -61,9 +62,13 @@ def _detections(yolo_dir: Path | None) -> dict[float, tuple[str, str, str]]:
     return found
 
 
-def expected(yolo_dir: Path | None) -> Expected:
-    """Compute every answer with the server's default model (same environment: same weights)."""
-    model = get_model(default_key())
+def expected(yolo_dir: Path | None, key: str = HALL_MODEL) -> Expected:
+    """Compute every answer with model ``key`` (the students pick it; same environment: same weights).
+
+    The classroom model by default: every version of the app has it (the default model changed when
+    EfficientNet-Lite0 arrived), so a "before" and an "after" server answer the same questions.
+    """
+    model = get_model(key)
     names = tuple(sample_images())
     top1, second, gradcam, channels = {}, {}, {}, {}
     layers: tuple[str, ...] = ()
@@ -71,7 +76,7 @@ def expected(yolo_dir: Path | None) -> Expected:
         image = load_image(sample_images()[name])
         result = classify(model, image, k=5)
         best, other = result.top[0], result.top[1]
-        top1[name] = f"most likely **{safe_text.markdown(best.label)}** ({best.probability:.1%})"
+        top1[name] = f"**{safe_text.markdown(best.label)}** ({best.probability:.1%})"  # "[Mm]ost likely[:] ..."
         second[name] = f"{other.label} · {other.probability:.1%}"
         cams = explain(model, image, [other.index])
         gradcam[name] = f"Grad-CAM of {cams.labels[0]} ({cams.probabilities[0]:.1%})"
@@ -81,4 +86,4 @@ def expected(yolo_dir: Path | None) -> Expected:
             layer = acts.layer(layer_name)
             top = layer.top_channels(min(TOP_CHANNELS, layer.out_channels))
             channels[name, layer_name] = tuple(f"#{c} · {layer.mean[c]:.2f}" for c in top)
-    return Expected(names, top1, second, gradcam, layers, channels, _detections(yolo_dir))
+    return Expected(model.card.label, names, top1, second, gradcam, layers, channels, _detections(yolo_dir))

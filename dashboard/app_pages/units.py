@@ -33,11 +33,6 @@ HOW = {
 }
 
 
-def _keep_valid(key: str, options, default) -> None:
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
-
-
 def _record(model: LoadedModel, images, size: int) -> UnitMaxima:
     """Run the pass with a progress bar; pressing Stop (a rerun) interrupts it and nothing is saved."""
     bar = st.progress(0.0, text=f"Running {model.card.label} over {len(images.samples)} images...")
@@ -54,10 +49,10 @@ def dataset_pass(model: LoadedModel) -> UnitMaxima | None:
     sources = image_sources()
     labels = [s.label for s in sources]
     left, right = st.columns([3, 1])
-    _keep_valid("ud_dataset", labels, labels[0])
+    state.keep_valid("ud_dataset", labels, labels[0])
     label = left.selectbox("Dataset", labels, key="ud_dataset", help="The transfer page's datasets, and more.")
     sizes = input_sizes(model)
-    _keep_valid("ud_size", sizes, sizes[0])
+    state.keep_valid("ud_size", sizes, sizes[0])
     size = right.selectbox("Input size (px)", sizes, key="ud_size")
     images = load_image_set(sources[labels.index(label)])
     maxima = find_cached_maxima(model, images, size)
@@ -122,7 +117,7 @@ def _fv_settings(model: LoadedModel) -> tuple[int, int, int, bool, str]:
     category = 0
     if is_class:
         names = list(range(len(model.categories)))
-        _keep_valid("ud_fv_class", names, 0)
+        state.keep_valid("ud_fv_class", names, 0)
         category = st.selectbox("Class", names, key="ud_fv_class", format_func=model.label)
         picture = st.segmented_control("Picture", list(STYLES), key="ud_fv_style", default=next(iter(STYLES)))
         return category, size, steps, is_class, STYLES.get(picture or "", "shape")
@@ -180,11 +175,11 @@ def explore(model: LoadedModel, maxima: UnitMaxima | None) -> None:
     """Layer and channel, then the two panels side by side."""
     convs = dict(conv_layers(model.module))
     names = list(convs)
-    _keep_valid("ud_layer", names, names[0])
+    state.keep_valid("ud_layer", names, names[0])
     left, right = st.columns([3, 1])
     layer = left.selectbox(f"Layer ({len(names)} convolutions)", names, key="ud_layer")
     count = convs[layer].out_channels
-    _keep_valid("ud_channel", range(count), 0)
+    state.keep_valid("ud_channel", range(count), 0)
     channel = right.number_input(f"Channel (0-{count - 1})", 0, count - 1, key="ud_channel")
     examples, vis = st.columns(2, gap="large")
     with examples, ui.user_errors("The dataset examples"):
