@@ -12,6 +12,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,13 +39,20 @@ FOLLOWERS = (
 )
 
 
+_FLOAT16_EXPONENT = np.uint16(0x7C00)  # all exponent bits set: inf or NaN
+
+
 def to_cpu(tensor: torch.Tensor) -> torch.Tensor:
-    """A CPU copy in float16 (half the memory), or float32 when values do not fit in float16."""
+    """A CPU copy in float16 (half the memory), or float32 when values do not fit in float16.
+
+    The check reads the float16 bits through NumPy: ``torch.isfinite`` on a CPU float16 tensor
+    is about 20x slower (1.5 ms against 0.08 ms on a 256 x 56 x 56 map), which made capturing
+    every map of ResNet-50 cost 1.42x a plain forward instead of 1.10x (``bench.features``).
+    """
     half = tensor.detach().to("cpu", torch.float16, copy=True)
-    if not torch.isfinite(half).all():  # inf or NaN: too large for float16 (or not a number)
+    if ((half.numpy().view(np.uint16) & _FLOAT16_EXPONENT) == _FLOAT16_EXPONENT).any():  # too large, or NaN
         return tensor.detach().to("cpu", torch.float32, copy=True)
     return half
-
 
 
 class _Chains:
