@@ -17,7 +17,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from core import safe_text
 from core.detection.boxes import IoUParts
 from core.detection.metrics import ConfusionMatrix, ImageResult, PRCurve
-from core.viz.theme import FONT, styled
+from core.viz.theme import light_figure
 
 TP, FP, FN = "#2ca02c", "#d62728", "#ff7f0e"
 PREDICTED = "#1f77b4"  # a prediction on an image without ground truth
@@ -216,66 +216,49 @@ def iou_arithmetic(parts: IoUParts) -> list[str]:
 
 
 def pr_figure(curves: Sequence[PRCurve], iou: float) -> go.Figure:
-    """Interpolated precision against recall per class, with a marker at the confidence threshold."""
-    fig = go.Figure()
+    """Interpolated precision against recall per class, with a marker at the confidence threshold.
+
+    Built from plain dicts (:func:`core.viz.theme.light_figure`): a third of the time of traces
+    checked one by one, with the same projector fonts (tests validate the result).
+    """
+    data: list[dict] = []
     for i, curve in enumerate(curves):
-        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
-        fig.add_trace(
-            go.Scatter(
-                x=curve.recall,
-                y=curve.precision,
-                mode="lines",
-                line={"color": colour, "width": 3, "shape": "hv"},
-                name=f"{safe_text.plotly(curve.name)} (AP{iou * 100:.0f} {curve.ap:.2f})",
-                legendgroup=curve.name,
-            )
-        )
+        colour, name = CLASS_COLOURS[i % len(CLASS_COLOURS)], safe_text.plotly(curve.name)
+        data.append(
+            {"type": "scatter", "x": curve.recall, "y": curve.precision, "mode": "lines",
+             "line": {"color": colour, "width": 3, "shape": "hv"}, "name": f"{name} (AP{iou * 100:.0f} {curve.ap:.2f})",
+             "legendgroup": curve.name}
+        )  # fmt: skip
         recall, precision = curve.point
         if precision is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[recall],
-                    y=[precision],
-                    mode="markers",
-                    marker={"color": colour, "size": 14, "line": {"color": "black", "width": 2}},
-                    name=f"{safe_text.plotly(curve.name)} at the threshold",
-                    legendgroup=curve.name,
-                    showlegend=False,
-                    hovertemplate="recall %{x:.2f}<br>precision %{y:.2f}<extra>at the threshold</extra>",
-                )
-            )
-    fig.update_layout(
-        xaxis={"title": "recall", "range": [0, 1.02]},
-        yaxis={"title": "precision", "range": [0, 1.05]},
-        font=FONT,
-        height=460,
-        margin={"t": 10, "l": 10, "r": 10, "b": 10},
+            data.append(
+                {"type": "scatter", "x": [recall], "y": [precision], "mode": "markers",
+                 "marker": {"color": colour, "size": 14, "line": {"color": "black", "width": 2}},
+                 "name": f"{name} at the threshold", "legendgroup": curve.name, "showlegend": False,
+                 "hovertemplate": "recall %{x:.2f}<br>precision %{y:.2f}<extra>at the threshold</extra>"}
+            )  # fmt: skip
+    layout = {
+        "xaxis": {"title": {"text": "recall"}, "range": [0, 1.02]},
+        "yaxis": {"title": {"text": "precision"}, "range": [0, 1.05]},
+        "margin": {"t": 10, "l": 10, "r": 10, "b": 10},
         # Below the plot: inside it the legend covered the curves' low-recall ends.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
-    )
-    return styled(fig)  # tick and axis fonts one by one: Streamlit's theme would shrink them
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
+    }
+    return light_figure(data, layout, height=460)
 
 
 def confusion_figure(matrix: ConfusionMatrix) -> go.Figure:
     """Counts of true class (rows) against predicted class (columns), background last."""
     counts = matrix.counts.astype(float)
     counts[-1, -1] = np.nan  # background against background is not counted
-    fig = go.Figure(
-        go.Heatmap(
-            z=counts,
-            x=safe_text.plotly_all(matrix.labels),
-            y=safe_text.plotly_all(matrix.labels),
-            colorscale="Blues",
-            showscale=False,
-            texttemplate="%{z}",
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} boxes<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        xaxis={"title": "predicted", "side": "top"},
-        yaxis={"title": "true", "autorange": "reversed"},
-        font=FONT,
-        height=120 + 48 * len(matrix.labels),
-        margin={"t": 10, "l": 10, "r": 10, "b": 10},
-    )
-    return styled(fig)  # tick and axis fonts one by one: Streamlit's theme would shrink them
+    labels = safe_text.plotly_all(matrix.labels)
+    heatmap = {
+        "type": "heatmap", "z": counts, "x": labels, "y": labels, "colorscale": "Blues", "showscale": False,
+        "texttemplate": "%{z}", "hovertemplate": "true %{y}<br>predicted %{x}<br>%{z} boxes<extra></extra>",
+    }  # fmt: skip
+    layout = {
+        "xaxis": {"title": {"text": "predicted"}, "side": "top"},
+        "yaxis": {"title": {"text": "true"}, "autorange": "reversed"},
+        "margin": {"t": 10, "l": 10, "r": 10, "b": 10},
+    }
+    return light_figure([heatmap], layout, height=120 + 48 * len(matrix.labels))

@@ -31,7 +31,12 @@ def light_figure(
     every slider move use this instead (their tests validate the result with ``go.Figure(fig.to_dict())``).
     Axes named in ``layout`` (``xaxis``, ``yaxis2``...) get the projector fonts.
     """
-    layout = {**layout, "font": FONT, "legend": {"font": FONT}, "hoverlabel": {"font": FONT}}
+    layout = {
+        **layout,
+        "font": FONT,
+        "legend": {**layout.get("legend", {}), "font": FONT},
+        "hoverlabel": {**layout.get("hoverlabel", {}), "font": FONT},
+    }
     for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
         axis = dict(layout.get(name, {}))
         axis["tickfont"] = FONT

@@ -6,6 +6,7 @@ import contextlib
 import io
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
@@ -259,3 +260,7 @@ def test_figures_carry_the_report() -> None:
     z = np.array(cm.data[0].z, dtype=float)
     assert list(cm.data[0].x) == ["class0", "class1", BACKGROUND] and np.isnan(z[-1, -1])
     assert z[0, 0] == 1 and z[1, 2] == 1 and z[2, 1] == 1
+    for figure in (pr, cm):  # built unchecked (light_figure): Plotly's validation accepts every property
+        go.Figure(figure.to_dict())
+        assert figure.layout.xaxis.tickfont.size == figure.layout.font.size >= 18
+    assert pr.layout.legend.orientation == "h"
