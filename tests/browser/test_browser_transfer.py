@@ -29,7 +29,9 @@ def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
     page.get_by_test_id("stDataFrame").or_(stopped).first.wait_for()  # the comparison: the page's rerun after the end
     settle(page)
     assert stopped.count() == 0, stopped.all_inner_texts()
-    curves = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss (lower is better)")
+    curves = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss (lower is better)").last
+    for strategy in ("Feature extraction", "Fine-tuning"):  # Plotly draws the legend after the chart's frame
+        curves.locator(".legendtext", has_text=f"{strategy} (train)").wait_for()
     legend = curves.locator(".legendtext").all_text_contents()  # SVG text
     for strategy in ("Feature extraction", "Fine-tuning"):
         assert f"{strategy} (val)" in legend and f"{strategy} (train)" in legend, legend
