@@ -1,6 +1,7 @@
 """Transfer learning in a real browser: a short run on the generated shapes, both strategies' curves."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.helpers import assert_no_exception, choose, go_to, screenshot, settle
 
@@ -39,6 +40,6 @@ def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
     strategies = sum(text.endswith("(val)") for text in legend)  # two, or three with the from-scratch baseline
     assert strategies >= 2 and lines.count() == 4 * strategies
     assert all(lines.nth(i).get_attribute("d") for i in range(lines.count())), "a curve has no points"
-    assert page.get_by_test_id("stAlertContentSuccess").count() == 1
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_have_count(1)  # waits out a rerun in flight
     assert_no_exception(page)
     screenshot(page, "transfer")
