@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser.conftest import SCREENSHOTS
 
@@ -110,3 +111,18 @@ def image_bytes(page, image) -> bytes:
     response = page.request.get(image.get_attribute("src"))
     assert response.ok, f"{response.status} for {image.get_attribute('src')}"
     return response.body()
+
+
+def start_training(page) -> None:
+    """Press Train and wait until the page shows the run it started, not an earlier run of the same server.
+
+    A new browser session first shows the newest run on the server (another test's, finished, with its
+    success message): waiting for "an ended run" before the picker moves would see that one.
+    """
+    picker = page.get_by_role("combobox", name="Run", exact=True)
+    before = picker.input_value() if picker.count() else None
+    page.get_by_role("button", name="Train", exact=True).click()
+    if before is None:
+        picker.wait_for(timeout=120_000)
+    else:
+        expect(picker).not_to_have_value(before, timeout=120_000)

@@ -20,6 +20,7 @@ from tests.browser.helpers import (
     image_with_caption,
     screenshot,
     settle,
+    start_training,
     step_slider,
 )
 
@@ -157,7 +158,7 @@ def train_shapes(page, epochs: int) -> None:
         for _ in range(steps or int(slider.get_attribute("aria-valuetext")) - epochs):
             slider.press("ArrowLeft")
     assert page.get_by_role("slider", name="Image size (px)").get_attribute("aria-valuetext") == "64"
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page)
     ended = page.get_by_test_id("stAlertContentSuccess").or_(page.get_by_test_id("stAlertContentError"))
     ended.or_(page.get_by_test_id("stAlertContentWarning")).first.wait_for(timeout=300_000)
     page.get_by_test_id("stDataFrame").first.wait_for()  # the comparison: the page's rerun after the run's end

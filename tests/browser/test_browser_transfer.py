@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import assert_no_exception, choose, go_to, screenshot, settle
+from tests.browser.helpers import assert_no_exception, choose, go_to, screenshot, settle, start_training
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def test_a_short_run_on_the_generated_shapes_draws_both_curves(page) -> None:
     for _ in range(int(epochs.get_attribute("aria-valuetext")) - EPOCHS):  # inside a form: no rerun per key
         epochs.press("ArrowLeft")
     assert epochs.get_attribute("aria-valuetext") == str(EPOCHS)
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page)
 
     stopped = page.get_by_test_id("stAlertContentError").or_(page.get_by_test_id("stAlertContentWarning"))
     done = page.get_by_test_id("stAlertContentSuccess")
