@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from core.config import limits
+from core.features.capture import image_digest
 from core.util.shared_cache import SharedCache
 from core.viz.render import to_png
 
@@ -57,13 +58,14 @@ def token(owner: object) -> Hashable:
 
 
 def digest(picture: np.ndarray | Image.Image) -> str:
-    """A content hash of an array or image (shape, type and values): a key for what is drawn from it."""
+    """A content hash of an array or image (shape, type and values): a key for what is drawn from it.
+
+    An image's is :func:`core.features.capture.image_digest`, the key of its shared results too.
+    """
     if isinstance(picture, Image.Image):
-        head, data = f"{picture.mode}{picture.size}", picture.tobytes()
-    else:
-        head, data = f"{picture.dtype}{picture.shape}", np.ascontiguousarray(picture).tobytes()
-    hasher = hashlib.blake2b(head.encode(), digest_size=16)
-    hasher.update(data)
+        return image_digest(picture)
+    hasher = hashlib.blake2b(f"{picture.dtype}{picture.shape}".encode(), digest_size=16)
+    hasher.update(np.ascontiguousarray(picture).tobytes())
     return hasher.hexdigest()
 
 
