@@ -1,5 +1,8 @@
 """What units learned: the dataset-examples pass against a plain forward, and feature visualisation's time.
 
+Showing a channel runs its top 9 images again up to the layer (to find where each maximum is):
+timed at the last conv, the worst case, against a whole forward of the 9.
+
 Run: ``.venv/bin/python -m bench.units`` (``--quick`` for fewer images and steps). The pass and
 its peer, a plain forward of the same model over the same decoded batches, are timed once per
 round in a rotating order (medians), in wall time and in CPU time of this process on one thread.
@@ -25,7 +28,9 @@ from core.datasets.image_sets import image_sources, load_image_set
 from core.datasets.tensors import Preprocess
 from core.features import feature_vis as fvis
 from core.features.dataset_examples import BATCH, pass_view, record_maxima
+from core.features.unit_location import channel_argmax
 from core.models.loading import get_model
+from core.util.hooks import conv_layers
 
 PASS_MODELS = (
     ("tiny_vgg", True, 64),
@@ -73,7 +78,24 @@ def pass_rows(count: int, rounds: int) -> list[Row]:
         if model.device.type == "cpu":
             cpu = _cpu_rounds(runs, rounds)
             rows.append(Row(f"{what} (CPU, 1 thread)", cpu["ours"], "plain forward", cpu["peer"], "<= 1.3x", "ms CPU"))
+        rows.append(_locate_row(model, batches[0][:9], rounds))
     return rows
+
+
+def _locate_row(model, nine: torch.Tensor, rounds: int) -> Row:
+    """Showing a channel: its 9 images run again to the deepest conv (the worst case), against their forward."""
+    layer = conv_layers(model.module)[-1][0]
+    with pass_view(model) as view:
+        wall = _rounds(
+            {"ours": lambda: channel_argmax(view, nine, layer, 0), "peer": lambda: plain_forward(model, nine)}, rounds
+        )
+    what = f"locate a channel's top 9 in {layer} (last conv), {model.card.label}, {model.device.type}"
+    return Row(what, wall["ours"], "forward of the 9", wall["peer"], "<= 1.2x")
+
+
+def plain_forward(model, batch: torch.Tensor) -> None:
+    with inference(model.device):
+        model.module(batch)
 
 
 def _step_peer(model, size: int) -> float:

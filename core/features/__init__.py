@@ -28,6 +28,7 @@ from core.features.pictures import (
     map_picture,
     worked_example_figure,
 )
+from core.features.unit_location import channel_csv
 from core.features.unit_maxima import UnitMaxima
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "PoolCell",
     "Sweep",
     "UnitMaxima",
+    "channel_csv",
     "channel_examples",
     "channel_on_image",
     "channel_stats_figure",

@@ -10,7 +10,7 @@ import contextlib
 import functools
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import numpy as np
 import torch
@@ -98,13 +98,14 @@ class _Chains:
 
 @contextlib.contextmanager
 def record_conv_maps(
-    module: nn.Module, store: Callable[[torch.Tensor], object] | None = None
+    module: nn.Module, store: Callable[[torch.Tensor], object] | None = None, only: Collection[str] | None = None
 ) -> Iterator[dict[str, tuple[object, tuple[str, ...]]]]:
     """Record each convolution's output after the :data:`FOLLOWERS` chained directly to it.
 
     Yields a dict, filled while forward passes run inside the block, from conv name to
     ``store(map)`` (default: a CPU copy, :func:`to_cpu`) and the names of the modules applied
-    after the convolution; ``store`` may reduce the map instead (per-channel maxima). A
+    after the convolution; ``store`` may reduce the map instead (per-channel maxima), and
+    ``only`` limits the record to the convolutions of those names. A
     map is copied when the next module starts (or when the block ends), so in-place operations
     after it (``out += identity``) do not change it. Forward passes of other threads (another
     session using the same cached model) are ignored. Hooks are removed on exit, whatever
@@ -119,6 +120,8 @@ def record_conv_maps(
             if isinstance(sub, FOLLOWERS) and not list(sub.children()):
                 handles.append(sub.register_forward_hook(chains.on_follower))
         for name, conv in conv_layers(module):
+            if only is not None and name not in only:
+                continue
             handles.append(conv.register_forward_hook(functools.partial(chains.on_conv, name)))
         yield chains.recorded
         chains.flush()

@@ -1,12 +1,18 @@
 """Dataset examples (Zeiler & Fergus): the image patches that excite a channel most.
 
 One pass over a dataset records, for every channel of every convolution, each image's
-largest activation and where it is: per layer an ``(N, C)`` maximum and an ``(N, C)`` flat
-argmax, reduced inside the forward hooks batch by batch, so no activation map is kept. The
-maps are taken as the features page shows them (after the BatchNorm and ReLU that follow a
-convolution, :func:`core.features.conv_maps.record_conv_maps`). Any channel's top images are then a
-sort of one column (:class:`core.features.unit_maxima.UnitMaxima`), and their patches are crops of the
-receptive field of the maximum (:mod:`core.features.example_patches`).
+largest activation: per layer an ``(N, C)`` maximum, reduced inside the forward hooks batch
+by batch, so no activation map is kept. The maps are taken as the features page shows them
+(after the BatchNorm and ReLU that follow a convolution,
+:func:`core.features.conv_maps.record_conv_maps`). Any channel's top images are then a sort of one
+column (:class:`core.features.unit_maxima.UnitMaxima`); where each maximum is, is found when the
+channel is shown, by running just those images again (:mod:`core.features.unit_location`), and
+their patches are crops of the receptive field there (:mod:`core.features.example_patches`).
+
+Why not record where in the pass too: the position is an ``argmax`` per channel, a scalar
+kernel on the CPU, which made the pass cost 1.4-1.6x a plain forward on MobileNetV3-Small
+(``python -m bench.units``) instead of ~1.1x; a channel shows 9 images, and locating them
+is one small forward that stops at the layer.
 
 The pass is cached on disk per (model, weights, dataset, input size) under ``CONVLENS_HOME``;
 the file is written to a temporary name and renamed, so a cancelled pass leaves nothing.
@@ -39,24 +45,11 @@ Progress = Callable[[int, int], object]
 Cancel = Callable[[], bool]
 
 
-def _reduce(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-    """Each channel's maximum and its flat position, ``(B, C)`` each, on the CPU.
-
-    ``max(dim)`` with indices is the costly part (a scalar kernel on the CPU, ~10x ``amax``):
-    a 1 x 1 map (squeeze-and-excitation blocks) is its own maximum, at 0; on large maps each
-    row's maximum (a fast ``amax``) is taken first, then the best row and the best column in
-    it: the same first-in-row-major-order position, on ``H + W`` instead of ``H * W`` values.
-    """
+def _channel_maxima(maps: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Each channel's maximum, ``(B, C)`` float32 on the CPU, and the map's ``(H, W)``."""
     n, c, h, w = maps.shape
-    if h * w == 1:
-        values, where = maps.reshape(n, c), torch.zeros(n, c, dtype=torch.int32, device=maps.device)
-    elif h * w < 1024:
-        values, where = maps.flatten(2).max(dim=2)
-    else:
-        values, row = maps.amax(3).max(dim=2)
-        line = maps.gather(2, row[:, :, None, None].expand(n, c, 1, w))[:, :, 0]
-        where = row * w + line.argmax(2)
-    return values.to("cpu", torch.float32), where.to("cpu", torch.int32), (h, w)
+    values = maps.reshape(n, c) if h * w == 1 else maps.amax(dim=(2, 3))
+    return values.to("cpu", torch.float32), (h, w)
 
 
 def record_maxima(
@@ -65,28 +58,26 @@ def record_maxima(
     total: int,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
-    """Per conv layer ``(max (N, C), argmax (N, C), (H, W))`` over ``batches`` of model inputs.
+) -> dict[str, tuple[np.ndarray, tuple[int, int]]]:
+    """Per conv layer ``(max (N, C), (H, W))`` over ``batches`` of model inputs.
 
     Raises:
         Cancelled: ``cancel()`` returned True between two batches.
     """
-    found: dict[str, list] = {}
+    found: dict[str, tuple[list[torch.Tensor], tuple[int, int]]] = {}
     done = 0
-    with record_conv_maps(module, store=_reduce) as recorded, inference(next(module.parameters()).device):
+    with record_conv_maps(module, store=_channel_maxima) as recorded, inference(next(module.parameters()).device):
         for batch in batches:
             if cancel is not None and cancel():
                 raise Cancelled("The pass was cancelled; nothing was saved.")
             module(batch)
-            for name, ((values, where, shape), _after) in recorded.items():
-                found.setdefault(name, [[], [], shape])
-                found[name][0].append(values)
-                found[name][1].append(where)
+            for name, ((values, shape), _after) in recorded.items():
+                found.setdefault(name, ([], shape))[0].append(values)
             recorded.clear()
             done += len(batch)
             if progress is not None:
                 progress(done, total)
-    return {n: (torch.cat(v).numpy(), torch.cat(w).numpy(), s) for n, (v, w, s) in found.items()}
+    return {name: (torch.cat(values).numpy(), shape) for name, (values, shape) in found.items()}
 
 
 _VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # shared module -> (private view, its lock)
@@ -176,9 +167,8 @@ def dataset_maxima(
         paths=tuple(kept),
         skipped=tuple(skipped),
         layers=tuple(layers),
-        shapes={name: shape for name, (_, _, shape) in layers.items()},
-        maxima={name: values for name, (values, _, _) in layers.items()},
-        where={name: where for name, (_, where, _) in layers.items()},
+        shapes={name: shape for name, (_, shape) in layers.items()},
+        maxima={name: values for name, (values, _) in layers.items()},
         seconds=time.perf_counter() - start,
     )
     save_maxima(result, path)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from core.datasets.tensors import Preprocess
 from core.features.receptive_fields import ReceptiveField, model_receptive_fields
+from core.features.unit_location import locate
 from core.features.unit_maxima import UnitMaxima
 from core.models.loading import LoadedModel
 
@@ -33,7 +34,10 @@ def _clipped(window: tuple[int, int, int, int], size: int) -> tuple[int, int, in
 def channel_examples(
     model: LoadedModel, maxima: UnitMaxima, layer: str, channel: int, k: int = 9
 ) -> tuple[Example, ...]:
-    """The ``k`` strongest images of ``channel``, each cropped to the receptive field of its maximum."""
+    """The ``k`` strongest images of ``channel``, each cropped to the receptive field of its maximum.
+
+    Images that can no longer be decoded are left out.
+    """
     try:
         field: ReceptiveField | None = model_receptive_fields(model.key, maxima.size).get(layer)
     except (RuntimeError, NotImplementedError, ValueError):
@@ -41,7 +45,11 @@ def channel_examples(
     preprocess = Preprocess.for_model(model.transforms, maxima.size)
     whole = (0, 0, maxima.size - 1, maxima.size - 1)
     examples = []
-    for index, value, row, col in maxima.top(layer, channel, k):
+    top = maxima.top(layer, channel, k)
+    for (index, value), place in zip(top, locate(model, maxima, layer, channel, [i for i, _ in top]), strict=True):
+        if place is None:  # the file went away since the pass
+            continue
+        row, col = place
         path = Path(maxima.paths[index])
         picture = preprocess.picture(preprocess.decode(path))
         window = whole if field is None or field.is_global else _clipped(field.window(row, col), maxima.size)

@@ -6,9 +6,7 @@ crashed run leaves nothing; results are keyed by a hash of the weights (:func:`w
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -28,10 +26,10 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True, eq=False)
 class UnitMaxima:
-    """Every channel's maximum on every image of a dataset, and where it is.
+    """Every channel's maximum on every image of a dataset.
 
-    ``maxima[layer]`` is ``(N, C)`` float32 and ``where[layer]`` ``(N, C)`` int32, the flat
-    index ``row * W + col`` into the layer's ``(H, W)`` map (``shapes[layer]``).
+    ``maxima[layer]`` is ``(N, C)`` float32, for the layer's ``(H, W)`` maps (``shapes[layer]``);
+    where each maximum is, is found on demand (:mod:`core.features.unit_location`).
     """
 
     model: str
@@ -42,7 +40,6 @@ class UnitMaxima:
     layers: tuple[str, ...]
     shapes: dict[str, tuple[int, int]]
     maxima: dict[str, np.ndarray]
-    where: dict[str, np.ndarray]
     seconds: float
     cached: bool = False
 
@@ -54,23 +51,13 @@ class UnitMaxima:
             raise ValueError(f"layer {layer!r} was not recorded; choose one of {', '.join(self.layers[:5])}...")
         return self.maxima[layer]
 
-    def top(self, layer: str, channel: int, k: int = 9) -> list[tuple[int, float, int, int]]:
-        """The ``k`` images where ``channel`` of ``layer`` fires most: (image index, max, row, col)."""
+    def top(self, layer: str, channel: int, k: int = 9) -> list[tuple[int, float]]:
+        """The ``k`` images where ``channel`` of ``layer`` fires most: (image index, max), strongest first."""
         values = self._check(layer)
         if not 0 <= channel < values.shape[1]:
             raise ValueError(f"channel must be between 0 and {values.shape[1] - 1}, got {channel}.")
         order = np.argsort(-values[:, channel].astype(np.float64), kind="stable")[:k]
-        width = self.shapes[layer][1]
-        return [(int(i), float(values[i, channel]), *divmod(int(self.where[layer][i, channel]), width)) for i in order]
-
-    def csv(self, layer: str, channel: int) -> str:
-        """Every image's maximum for the channel, strongest first, as CSV text."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["rank", "image", "max", "row", "col"])
-        for rank, (i, value, row, col) in enumerate(self.top(layer, channel, len(self.paths)), start=1):
-            writer.writerow([rank, self.paths[i], f"{value:.6g}", row, col])
-        return out.getvalue()
+        return [(int(i), float(values[i, channel])) for i in order]
 
 
 _WEIGHT_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -104,7 +91,6 @@ def save_maxima(result: UnitMaxima, path: Path) -> None:
     meta = {k: getattr(result, k) for k in ("model", "dataset", "size", "paths", "skipped", "layers", "seconds")}
     meta["shapes"] = {name: list(shape) for name, shape in result.shapes.items()}
     arrays = {f"max{i}": result.maxima[n] for i, n in enumerate(result.layers)}
-    arrays |= {f"where{i}": result.where[n] for i, n in enumerate(result.layers)}
     atomic_savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
@@ -121,7 +107,6 @@ def load_maxima(path: Path) -> UnitMaxima:
             layers=layers,
             shapes={name: tuple(shape) for name, shape in meta["shapes"].items()},
             maxima={n: data[f"max{i}"] for i, n in enumerate(layers)},
-            where={n: data[f"where{i}"] for i, n in enumerate(layers)},
             seconds=meta["seconds"],
             cached=True,
         )

@@ -8,6 +8,7 @@ from core.datasets import image_sources, load_image_set
 from core.features import (
     FeatureVis,
     UnitMaxima,
+    channel_csv,
     channel_examples,
     dataset_maxima,
     examples_grid,
@@ -20,8 +21,8 @@ from core.features import (
 )
 from core.models import LoadedModel
 from core.util import conv_layers
-from core.viz import to_png
-from dashboard import state, ui
+from core.viz import untrained_csv
+from dashboard import exports, state, ui
 
 CHANNEL, CLASS = "this channel", "a class"
 FV_SIZES = (64, 128, 224)
@@ -94,17 +95,26 @@ def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, ch
         f"strongest unit sees ({bottom - top + 1}×{right - left + 1} px of the {maxima.size} px input)."
     )
     stem = f"{model.key}_{layer}_{channel}_examples"
-    one, two = st.columns(2)
-    one.download_button(
-        "Patches (PNG)", to_png(examples_grid(examples)), f"{stem}.png", "image/png", key="ud_png", on_click="ignore"
+    facts = (f"model: {model.display_name}", f"dataset: {maxima.dataset}", f"layer: {layer}, channel {channel}")
+    shown = exports.Shown(
+        examples_grid(examples, side=256),
+        f"What excites channel {channel} of {layer}",
+        facts,
+        None,
+        not model.trained,
+        "What do these patches have in common?",
     )
+    exports.record(shown)
+    one, two = st.columns(2)
+    exports.download(shown, f"{stem}.png", "ud_png", "Patches (PNG)", where=one)
     two.download_button(
         "Every image's max (CSV)",
-        maxima.csv(layer, channel),
+        lambda: untrained_csv(channel_csv(model, maxima, layer, channel), not model.trained),  # made on click
         f"{stem}.csv",
         "text/csv",
         key="ud_csv",
         on_click="ignore",
+        help="Each image's maximum and its row and column, strongest first.",
     )
 
 
@@ -161,12 +171,21 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
     )
     st.plotly_chart(objective_figure(result), width="stretch", key="ud_fv_chart")
     stem = f"{model.key}_{target_layer or 'class'}_{target}_{size}px_{steps}steps_{style}"
-    one, two = st.columns(2)
-    one.download_button(
-        "Image (PNG)", to_png(result.picture), f"{stem}.png", "image/png", key="ud_fv_png", on_click="ignore"
+    facts = (f"model: {model.display_name}", f"{size} px, {steps} steps, {style}")
+    what = f"class {model.label(category)}" if is_class else f"{layer}, channel {channel}"
+    shown = exports.Shown(
+        result.picture, f"The image {what} wants", facts, None, not model.trained, "What does it look like?"
     )
+    exports.record(shown)
+    one, two = st.columns(2)
+    exports.download(shown, f"{stem}.png", "ud_fv_png", "Image (PNG)", where=one)
     two.download_button(
-        "Objective per step (CSV)", result.csv(), f"{stem}.csv", "text/csv", key="ud_fv_csv", on_click="ignore"
+        "Objective per step (CSV)",
+        untrained_csv(result.csv(), not model.trained),
+        f"{stem}.csv",
+        "text/csv",
+        key="ud_fv_csv",
+        on_click="ignore",
     )
 
 

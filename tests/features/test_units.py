@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from core.datasets.tensors import Preprocess
 from core.features import dataset_examples as de
 from core.features import example_patches as ep
 from core.features import feature_vis as fvis
+from core.features import unit_location as ul
 from core.features import unit_maxima as um
 from core.features import vis_params as vp
 from core.features import vis_shape as vs
@@ -34,17 +37,17 @@ def _brute_force(model, images: ImageSet, size: int, relus: dict[str, str]) -> d
     return {conv: outputs[relu].numpy() for conv, relu in relus.items()}
 
 
-def _check_against(result: um.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
+def _check_against(model, result: um.UnitMaxima, maps: dict[str, np.ndarray]) -> None:
     for layer, full in maps.items():
         n, c, h, w = full.shape
         assert result.shapes[layer] == (h, w)
         flat = full.reshape(n, c, h * w)
         np.testing.assert_allclose(result.maxima[layer], flat.max(axis=2), rtol=1e-5, atol=1e-6)
-        at_argmax = np.take_along_axis(flat, result.where[layer][..., None].astype(np.int64), axis=2)[..., 0]
-        np.testing.assert_array_equal(at_argmax, flat.max(axis=2))  # ties (ReLU zeros) may pick any place
         top = result.top(layer, 3, 5)
-        assert [i for i, *_ in top] == list(np.argsort(-flat.max(axis=2)[:, 3], kind="stable")[:5])
-        for i, value, row, col in top:
+        assert [i for i, _ in top] == list(np.argsort(-flat.max(axis=2)[:, 3], kind="stable")[:5])
+        places = ul.locate(model, result, layer, 3, [i for i, _ in top])
+        assert places == [divmod(int(flat[i, 3].argmax()), w) for i, _ in top]  # the first maximum, as argmax
+        for (i, value), (row, col) in zip(top, places, strict=True):
             assert full[i, 3, row, col] == pytest.approx(value)
 
 
@@ -56,13 +59,12 @@ def test_one_pass_equals_brute_force_with_batchnorm_and_two_batches(tmp_path) ->
         model = get_model(key, pretrained=False)
         result = de.dataset_maxima(model, images, 16)
         assert len(result.paths) == len(images.samples) and result.layers == ("stem.0", "block.0")
-        _check_against(result, _brute_force(model, images, 16, {"stem.0": "stem.2", "block.0": "block.2"}))
+        _check_against(model, result, _brute_force(model, images, 16, {"stem.0": "stem.2", "block.0": "block.2"}))
         assert hook_count(model.module) == 0
         again = de.dataset_maxima(model, images, 16)
     assert again.cached and again.paths == result.paths
     for layer in result.layers:
         np.testing.assert_array_equal(again.maxima[layer], result.maxima[layer])
-        np.testing.assert_array_equal(again.where[layer], result.where[layer])
 
 
 def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field() -> None:
@@ -73,7 +75,8 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
     relus = {
         f"features.conv_{b}_{c}": f"features.relu_{b}_{c}" for b, n in ((1, 2), (2, 2), (3, 3)) for c in range(1, n + 1)
     }
-    _check_against(result, _brute_force(model, images, 64, relus))
+    maps = _brute_force(model, images, 64, relus)
+    _check_against(model, result, maps)
     examples = ep.channel_examples(model, result, "features.conv_1_1", 3)
     assert len(examples) == 9 and [e.value for e in examples] == sorted((e.value for e in examples), reverse=True)
     for example in examples:  # a 3x3 conv at stride 1: the 3x3 window centred on the unit, clipped to the image
@@ -85,8 +88,15 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
         )
     deep = ep.channel_examples(model, result, "features.conv_3_3", 0, k=4)
     assert len(deep) == 4 and all(e.patch.width > 20 for e in deep)
-    lines = result.csv("features.conv_1_1", 3).splitlines()
+    lines = ul.channel_csv(model, result, "features.conv_1_1", 3).splitlines()
     assert lines[0] == "rank,image,max,row,col" and len(lines) == 1 + len(images.samples)
+    flat = maps["features.conv_1_1"][:, 3].reshape(len(images.samples), -1)
+    for line in lines[1:]:  # every image located, at its first maximum
+        _, path, value, row, col = line.split(",")
+        i = result.paths.index(path)
+        assert float(value) == pytest.approx(flat[i].max(), rel=1e-5) and (int(row), int(col)) == divmod(
+            int(flat[i].argmax()), 64
+        )
     assert ep.examples_grid(examples).size == (3 * 132 - 4, 3 * 132 - 4)
     with pytest.raises(ValueError, match="channel must be between 0 and 15"):
         result.top("features.conv_1_1", 16)
@@ -235,14 +245,42 @@ def test_shape_style_is_an_image_in_range_with_a_penalty_and_unknown_styles_are_
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 1, 1), (3, 5, 4, 4), (2, 3, 7, 9), (2, 3, 40, 33)])
-def test_each_channel_reduction_equals_numpy_max_and_argmax(shape) -> None:
+def test_each_channel_maximum_equals_numpy_max(shape) -> None:
     maps = torch.randn(shape, generator=torch.Generator().manual_seed(1))
-    maps[:, 1] = 0.0  # a dead channel: every place ties, the first one is reported
-    values, where, hw = de._reduce(maps)
-    flat = maps.flatten(2).numpy()
-    assert hw == shape[2:] and where.dtype == torch.int32 and values.dtype == torch.float32
-    np.testing.assert_array_equal(values.numpy(), flat.max(axis=2))
-    np.testing.assert_array_equal(where.numpy(), flat.argmax(axis=2))
+    values, hw = de._channel_maxima(maps)
+    assert hw == shape[2:] and values.dtype == torch.float32
+    np.testing.assert_array_equal(values.numpy(), maps.flatten(2).numpy().max(axis=2))
+
+
+def test_locating_stops_the_forward_at_the_layer_and_leaves_no_hook() -> None:
+    model = get_model("tiny_vgg")
+    ran = []
+    handle = model.module.classifier.register_forward_hook(lambda *_: ran.append(1))
+    try:
+        batch = torch.zeros(2, 3, 64, 64)
+        batch[1, :, 5, 9] = 3.0  # one bright pixel: conv_1_1's strongest unit is near it
+        where = ul.channel_argmax(model.module, batch, "features.conv_1_1", 0)
+    finally:
+        handle.remove()
+    assert not ran and hook_count(model.module) == 0 and where.shape == (2,)
+    with capture_outputs(model.module, ["features.relu_1_1"]) as outputs, torch.no_grad():
+        model.module(batch)
+    maps = outputs["features.relu_1_1"]
+    assert where.tolist() == [int(maps[i, 0].flatten().argmax()) for i in range(2)]
+    with pytest.raises(ValueError, match="did not run"):
+        ul.channel_argmax(model.module, batch, "no.such.layer", 0)
+
+
+def test_an_image_gone_since_the_pass_is_left_out(tmp_path) -> None:
+    root = make_dataset(tmp_path / "colours", counts={"red": 3, "blue": 3})
+    model = get_model("tiny_vgg")
+    result = de.dataset_maxima(model, load_image_set(DatasetChoice("colours", root)), 64)
+    first, _ = result.top("features.conv_1_1", 0, 1)[0]
+    Path(result.paths[first]).unlink()
+    examples = ep.channel_examples(model, result, "features.conv_1_1", 0, k=3)
+    assert len(examples) == 2 and Path(result.paths[first]).name not in [e.image for e in examples]
+    rows = [line.split(",") for line in ul.channel_csv(model, result, "features.conv_1_1", 0).splitlines()[1:]]
+    assert [r[3:] for r in rows if r[1] == result.paths[first]] == [["", ""]] and len(rows) == 6
 
 
 def test_passes_reuse_one_private_view_and_leave_no_hook_on_it(tmp_path) -> None:
