@@ -9,3 +9,7 @@ offline weights kit, for classifiers and YOLO alike) sits on top. import-linter 
 """
 
 __version__ = "0.1.0"
+
+from core import lazy_dynamo
+
+lazy_dynamo.install()  # torchvision's first import skips loading TorchDynamo (1.5 s of a cold start)

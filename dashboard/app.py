@@ -19,7 +19,7 @@ st.set_page_config(page_title="ConvLens", page_icon=":material/center_focus_stro
 
 
 def _warming_up() -> bool:
-    """Whether ``python -m dashboard``'s warm-up thread is still running (never with ``streamlit run``)."""
+    """Whether ``python -m dashboard``'s warm-up is still preparing the first answer (never with ``streamlit run``)."""
     warmup = sys.modules.get("dashboard.warmup")
     return warmup is not None and warmup.STARTED.is_set() and not warmup.DONE.is_set()
 
@@ -27,8 +27,9 @@ def _warming_up() -> bool:
 def _modules():
     """The app's own modules; on a cold server, with a loading state shown while PyTorch imports.
 
-    While the warm-up runs, the page waits for it instead of importing the same modules at the
-    same time: two threads importing one circle of modules can each see the other's half-done.
+    While the warm-up imports them and prepares the first answer, the page waits for it instead of
+    importing the same modules at the same time (two threads importing one circle of modules can
+    each see the other's half-done) and competing for the interpreter.
     """
     if "dashboard.state" in sys.modules and not _warming_up():
         return sys.modules["dashboard.sidebar"], sys.modules["dashboard.state"]
@@ -40,6 +41,7 @@ def _modules():
             icon=":material/hourglass_top:",
         )
     if _warming_up():
+        sys.modules["dashboard.warmup"].SHOWN.set()  # the warm-up goes on once this page has its heading
         sys.modules["dashboard.warmup"].DONE.wait(timeout=600)
     modules = importlib.import_module("dashboard.sidebar"), importlib.import_module("dashboard.state")
     loading.empty()

@@ -3,14 +3,16 @@
 :func:`start` runs :func:`warm_up` in a daemon thread of the server process (``python -m
 dashboard`` starts it before Streamlit's server): it imports PyTorch, torchvision and the app's
 modules, loads the default model, classifies the default sample into the cache every session
-shares (:mod:`core.serving`), and builds the zoo page's card, layer table and a first Plotly
-figure. The page runs the same calls and finds them done (or waits for the one in progress:
-the caches load each key once). A failing step is logged and skipped, never raised: the page
-then meets the same error itself and shows it.
+shares (:mod:`core.serving`), and builds the zoo page's card and a first Plotly figure. The page
+runs the same calls and finds them done (or waits for the one in progress: the caches load each
+key once). The zoo's layer table is left to the page: it traces the model on the ``meta``
+device, which loads TorchDynamo (1 s), and it comes below the answer. A failing step is logged
+and skipped, never raised: the page then meets the same error itself and shows it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -20,6 +22,8 @@ from collections.abc import Callable
 log = logging.getLogger("convlens.warmup")
 STARTED = threading.Event()  # set when the warm-up thread starts
 DONE = threading.Event()  # set when the warm-up has finished (whatever it found); the app's script waits for it
+SHOWN = threading.Event()  # set by the app's script once a browser has its first heading (the loading state)
+HEADING_WAIT_S = 2.0  # how long the warm-up leaves the interpreter to a first visitor's page before it starts
 steps_seconds: dict[str, float] = {}  # what each step took, for the log and the start-up benchmark
 failures: dict[str, str] = {}  # step -> the error it met
 SWITCH_S = 0.0005  # the GIL's switch interval while warming up (Python's default: 0.005)
@@ -57,14 +61,17 @@ def _sample():
 def warm_up() -> None:
     """Import, load and compute what the first page needs, into the caches shared by every session.
 
-    While it runs, threads switch every :data:`SWITCH_S` instead of Python's 5 ms: the server's
-    own thread (serving the page and its first heading) waits at most that long for the GIL each
-    time it wakes up, instead of queueing behind the imports.
+    It starts once a first visitor's page shows its heading, or after :data:`HEADING_WAIT_S`:
+    importing PyTorch meanwhile competes with the server for the interpreter and delayed that
+    heading by a second (``python -m bench.startup``). While it runs, threads switch every
+    :data:`SWITCH_S` instead of Python's 5 ms: the server's own thread waits at most that long
+    for the GIL each time it wakes up, instead of queueing behind the imports.
     """
     began, interval = time.perf_counter(), sys.getswitchinterval()
     sys.setswitchinterval(min(interval, SWITCH_S))
     try:
-        _step("import the app (PyTorch, torchvision)", _import_app)
+        SHOWN.wait(timeout=HEADING_WAIT_S)  # while the server sends a first page, it does not share the interpreter
+        _step("import the app (PyTorch, torchvision, ConvLens)", _import_app)
         if failures:
             return
         from core import models, serving
@@ -76,7 +83,6 @@ def warm_up() -> None:
         result = None
         if model is not None and image is not None:
             result = _step("classify the default sample", lambda: serving.classify(model, image, k=5))
-        _step("layer table", lambda: models.layer_table(key))
         if result is not None:
             _step("first figure", lambda: models.topk_figure(result).to_json())
         took = ", ".join(f"{k} {v:.2f} s" for k, v in steps_seconds.items())
@@ -87,9 +93,17 @@ def warm_up() -> None:
         DONE.set()
 
 
+EXIT_WAIT_S = 10.0  # how long a stopping server waits for the warm-up to finish its step
+
+
 def start() -> threading.Thread:
-    """Run :func:`warm_up` in a daemon thread (it never keeps the server from stopping)."""
+    """Run :func:`warm_up` in a daemon thread; a server stopped meanwhile waits for it (at most :data:`EXIT_WAIT_S`).
+
+    Leaving the interpreter while the thread is inside PyTorch's C++ code aborts the process
+    ("terminate called without an active exception").
+    """
     STARTED.set()
     thread = threading.Thread(target=warm_up, name="convlens-warmup", daemon=True)
     thread.start()
+    atexit.register(DONE.wait, EXIT_WAIT_S)
     return thread
