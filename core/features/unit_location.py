@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -99,9 +100,11 @@ def channel_csv(model: LoadedModel, maxima: UnitMaxima, layer: str, channel: int
     """
     ranked = maxima.top(layer, channel, len(maxima.paths))
     places = locate(model, maxima, layer, channel, [i for i, _ in ranked])
+    root = Path(os.path.commonpath(maxima.paths)) if len(maxima.paths) > 1 else Path(maxima.paths[0]).parent
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["rank", "image", "max", "row", "col"])
     for rank, ((i, value), place) in enumerate(zip(ranked, places, strict=True), start=1):
-        writer.writerow([rank, maxima.paths[i], f"{value:.6g}", *(place or ("", ""))])
+        name = Path(maxima.paths[i]).relative_to(root).as_posix()  # as in the dataset, not where the server keeps it
+        writer.writerow([rank, name, f"{value:.6g}", *(place or ("", ""))])
     return out.getvalue()

@@ -113,6 +113,7 @@ def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, ch
         f"{stem}.csv",
         "text/csv",
         key="ud_csv",
+        icon=":material/download:",
         on_click="ignore",
         help="Each image's maximum and its row and column, strongest first.",
     )
@@ -185,6 +186,7 @@ def vis_panel(model: LoadedModel, layer: str, channel: int) -> None:
         f"{stem}.csv",
         "text/csv",
         key="ud_fv_csv",
+        icon=":material/download:",
         on_click="ignore",
     )
 

@@ -93,7 +93,7 @@ def test_classroom_model_on_the_sample_photos_and_patches_at_the_receptive_field
     flat = maps["features.conv_1_1"][:, 3].reshape(len(images.samples), -1)
     for line in lines[1:]:  # every image located, at its first maximum
         _, path, value, row, col = line.split(",")
-        i = result.paths.index(path)
+        i = [Path(p).name for p in result.paths].index(path)
         assert float(value) == pytest.approx(flat[i].max(), rel=1e-5) and (int(row), int(col)) == divmod(
             int(flat[i].argmax()), 64
         )
@@ -280,7 +280,7 @@ def test_an_image_gone_since_the_pass_is_left_out(tmp_path) -> None:
     examples = ep.channel_examples(model, result, "features.conv_1_1", 0, k=3)
     assert len(examples) == 2 and Path(result.paths[first]).name not in [e.image for e in examples]
     rows = [line.split(",") for line in ul.channel_csv(model, result, "features.conv_1_1", 0).splitlines()[1:]]
-    assert [r[3:] for r in rows if r[1] == result.paths[first]] == [["", ""]] and len(rows) == 6
+    assert [r[3:] for r in rows if r[1].endswith(Path(result.paths[first]).name)] == [["", ""]] and len(rows) == 6
 
 
 def test_passes_reuse_one_private_view_and_leave_no_hook_on_it(tmp_path) -> None:
