@@ -9,7 +9,7 @@ from PIL import Image
 
 from core.datasets.tensors import Preprocess
 from core.features.receptive_fields import ReceptiveField, model_receptive_fields
-from core.features.unit_location import locate
+from core.features.unit_location import decode_or_none, locate
 from core.features.unit_maxima import UnitMaxima
 from core.models.loading import LoadedModel
 
@@ -45,13 +45,14 @@ def channel_examples(
     preprocess = Preprocess.for_model(model.transforms, maxima.size)
     whole = (0, 0, maxima.size - 1, maxima.size - 1)
     examples = []
-    top = maxima.top(layer, channel, k)
-    for (index, value), place in zip(top, locate(model, maxima, layer, channel, [i for i, _ in top]), strict=True):
-        if place is None:  # the file went away since the pass
+    best = maxima.top(layer, channel, k)
+    for (index, value), place in zip(best, locate(model, maxima, layer, channel, [i for i, _ in best]), strict=True):
+        path = Path(maxima.paths[index])
+        pixels = decode_or_none(preprocess, path)
+        if place is None or pixels is None:  # the file went away since the pass
             continue
         row, col = place
-        path = Path(maxima.paths[index])
-        picture = preprocess.picture(preprocess.decode(path))
+        picture = preprocess.picture(pixels)
         window = whole if field is None or field.is_global else _clipped(field.window(row, col), maxima.size)
         top, left, bottom, right = window
         patch = picture.crop((left, top, right + 1, bottom + 1))

@@ -55,7 +55,8 @@ def channel_argmax(module: torch.nn.Module, batch: torch.Tensor, layer: str, cha
     return found[0]
 
 
-def _decode(preprocess: Preprocess, path: Path) -> torch.Tensor | None:
+def decode_or_none(preprocess: Preprocess, path: Path) -> torch.Tensor | None:
+    """The image as the pass decoded it, or None when it can no longer be read."""
     try:
         return preprocess.decode(path)
     except (ImageError, OSError):  # the file went away or changed since the pass
@@ -82,7 +83,7 @@ def _locate(
     places: list[tuple[int, int] | None] = []
     with pass_view(model) as view:
         for start in range(0, len(images), BATCH):
-            decoded = [_decode(preprocess, Path(maxima.paths[i])) for i in images[start : start + BATCH]]
+            decoded = [decode_or_none(preprocess, Path(maxima.paths[i])) for i in images[start : start + BATCH]]
             kept = [d for d in decoded if d is not None]
             if not kept:
                 places += [None] * len(decoded)

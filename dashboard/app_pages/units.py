@@ -85,6 +85,13 @@ def examples_panel(model: LoadedModel, maxima: UnitMaxima | None, layer: str, ch
         st.caption("Record a dataset above to see the images this channel responds to most.")
         return
     examples = channel_examples(model, maxima, layer, channel)
+    if not examples:
+        st.warning(
+            "The images of this channel can no longer be read: they were moved or deleted since the pass. "
+            "Reload the page to record the dataset as it is now.",
+            icon=":material/image_not_supported:",
+        )
+        return
     for row in range(0, len(examples), 3):
         for cell, example in zip(st.columns(3), examples[row : row + 3], strict=False):
             caption = f"{example.value:.2f} · {safe_text.markdown(example.image)}"

@@ -281,6 +281,9 @@ def test_an_image_gone_since_the_pass_is_left_out(tmp_path) -> None:
     assert len(examples) == 2 and Path(result.paths[first]).name not in [e.image for e in examples]
     rows = [line.split(",") for line in ul.channel_csv(model, result, "features.conv_1_1", 0).splitlines()[1:]]
     assert [r[3:] for r in rows if r[1].endswith(Path(result.paths[first]).name)] == [["", ""]] and len(rows) == 6
+    for path in result.paths[1:] if first == 0 else result.paths:
+        Path(path).unlink(missing_ok=True)
+    assert ep.channel_examples(model, result, "features.conv_1_1", 0) == ()  # the page then says so
 
 
 def test_passes_reuse_one_private_view_and_leave_no_hook_on_it(tmp_path) -> None:
