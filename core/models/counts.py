@@ -1,8 +1,8 @@
 """Parameters and multiply-adds of the models torchvision has no metadata for, counted once and kept on disk.
 
-Counting runs the architecture on the ``meta`` device (shapes only: no memory, no arithmetic),
-and the counts are kept in ``CONVLENS_HOME/cache/card_counts.json`` keyed by the model, the input
-size and its weights file (name, size, modification time), with the PyTorch version and this
+Counting runs the architecture once on the CPU (these are small models), and the counts are
+kept in ``CONVLENS_HOME/cache/card_counts.json`` keyed by the model, the input size and its
+weights file (name, size, modification time), with the PyTorch version and this
 file's :data:`FORMAT`: a server start reads them instead of counting (the zoo page's card).
 A changed weights file, another PyTorch or a damaged cache file means counting again.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.nn.modules.conv import _ConvNd
 
 from core.config.settings import get_settings
 from core.util.files import write_atomic
@@ -33,21 +33,38 @@ def cache_path() -> Path:
 def multiply_adds(model: nn.Module, size: int) -> int:
     """Multiply-adds of one forward pass on a ``size`` x ``size`` image (torchvision's "GFLOPs" count these).
 
-    ``model`` may live on the ``meta`` device: the count needs only shapes.
+    Counted from each convolution's and linear layer's output shape during one forward pass, as
+    PyTorch's ``FlopCounterMode`` counts them (tested equal on the models counted here), without
+    it: it loads TorchDynamo (a second of a server's first start).
     """
+    total = 0
+
+    def add(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        else:  # weight (out, in / groups, *kernel) against each output position of each image
+            total += output.shape[0] * module.weight.numel() * output.shape[2:].numel()
+
+    counted = [m for m in model.modules() if isinstance(m, nn.Linear | _ConvNd) and not getattr(m, "transposed", False)]
+    handles = [m.register_forward_hook(add) for m in counted]
     device = next(model.parameters(), torch.empty(0)).device
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, 3, size, size, device=device))
-    return counter.get_total_flops() // 2
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
 
 
 def count(build: Callable[[], nn.Module], size: int) -> tuple[int, int]:
-    """(parameters, multiply-adds at ``size``) of the architecture ``build`` makes, counted on the meta device."""
-    try:
-        with torch.device("meta"):
-            model = build().eval()
-    except NotImplementedError:  # a builder that computes with real tensors
-        model = build().to("meta").eval()
+    """(parameters, multiply-adds at ``size``) of the architecture ``build`` makes, on the CPU.
+
+    Not on the ``meta`` device: its BatchNorm loads TorchDynamo too. The models counted here are
+    the small ones torchvision has no metadata for (milliseconds on the CPU).
+    """
+    model = build().eval()
     return sum(p.numel() for p in model.parameters()), multiply_adds(model, size)
 
 

@@ -1,4 +1,4 @@
-"""Card counts: counted on the meta device like on a real model, kept on disk, counted again when the key changes."""
+"""Card counts: as PyTorch's FLOP counter counts, kept on disk, counted again when the key changes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from core.models import counts
+from core.models import counts, registry
 from core.models.registry import model_card
 from tests.tiny_models import TinyNet, tiny_net
 
@@ -17,11 +19,26 @@ def _no_build() -> TinyNet:
     raise AssertionError("counted again although the cache holds this key")
 
 
-def test_meta_count_equals_the_count_on_a_real_model() -> None:
+def _flop_counter(model: torch.nn.Module, size: int) -> int:
+    """The oracle: PyTorch's own FlopCounterMode (2 FLOPs per multiply-add)."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
+
+
+def test_the_count_is_by_hand_and_pytorchs_flop_counter() -> None:
     real = counts.multiply_adds(tiny_net().eval(), 16)
     # by hand: two 3x3 convs at 16x16 (3->8, 8->8) and the 8->10 linear layer
-    assert real == 16 * 16 * 8 * 3 * 9 + 16 * 16 * 8 * 8 * 9 + 8 * 10
+    assert real == 16 * 16 * 8 * 3 * 9 + 16 * 16 * 8 * 8 * 9 + 8 * 10 == _flop_counter(tiny_net().eval(), 16)
     assert counts.count(TinyNet, 16) == (sum(p.numel() for p in tiny_net().parameters()), real)
+
+
+@pytest.mark.parametrize("key", ["efficientnet_lite0", "tiny_vgg"])
+def test_the_bundled_models_count_as_pytorchs_flop_counter_does(key: str) -> None:
+    entry = registry.entry(key)
+    size = model_card(key).crop_size
+    model = entry.build().eval()
+    assert counts.count(entry.build, size)[1] == _flop_counter(model, size) > 0
 
 
 def test_counts_are_read_from_disk_until_the_weights_file_changes(tmp_path: Path) -> None:
