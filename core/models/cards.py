@@ -115,7 +115,7 @@ def _bundled_card(zoo_entry: ZooEntry, weights: Path | None, sizes: tuple[int, i
 
     ``weights`` is the checkpoint that ships with ConvLens (None when absent), ``sizes`` the
     crop and resize sizes; ``known`` holds ``top1``, ``top5``, ``dataset`` and ``categories``.
-    Parameters and multiply-adds are counted on the meta device once, then read from disk
+    Parameters and multiply-adds are counted once (a CPU forward), then read from disk
     (:mod:`core.models.counts`).
     """
     params, madds = cached_count(zoo_entry.key, zoo_entry.build, weights, sizes[0])
