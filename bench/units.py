@@ -87,13 +87,13 @@ def _locate_row(model, nine: torch.Tensor, rounds: int) -> Row:
     layer = conv_layers(model.module)[-1][0]
     with pass_view(model) as view:
         wall = _rounds(
-            {"ours": lambda: channel_argmax(view, nine, layer, 0), "peer": lambda: plain_forward(model, nine)}, rounds
+            {"ours": lambda: channel_argmax(view, nine, layer, 0), "peer": lambda: _forward_of(model, nine)}, rounds
         )
     what = f"locate a channel's top 9 in {layer} (last conv), {model.card.label}, {model.device.type}"
     return Row(what, wall["ours"], "forward of the 9", wall["peer"], "<= 1.2x")
 
 
-def plain_forward(model, batch: torch.Tensor) -> None:
+def _forward_of(model, batch: torch.Tensor) -> None:
     with inference(model.device):
         model.module(batch)
 
