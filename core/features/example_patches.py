@@ -46,9 +46,11 @@ def channel_examples(
     whole = (0, 0, maxima.size - 1, maxima.size - 1)
     examples = []
     best = maxima.top(layer, channel, k)
-    for (index, value), place in zip(best, locate(model, maxima, layer, channel, [i for i, _ in best]), strict=True):
+    indices = [i for i, _ in best]
+    decoded = [decode_or_none(preprocess, Path(maxima.paths[i])) for i in indices]  # read once, for both
+    places = locate(model, maxima, layer, channel, indices, decoded)
+    for (index, value), place, pixels in zip(best, places, decoded, strict=True):
         path = Path(maxima.paths[index])
-        pixels = decode_or_none(preprocess, path)
         if place is None or pixels is None:  # the file went away since the pass
             continue
         row, col = place

@@ -64,26 +64,42 @@ def decode_or_none(preprocess: Preprocess, path: Path) -> torch.Tensor | None:
 
 
 def locate(
-    model: LoadedModel, maxima: UnitMaxima, layer: str, channel: int, images: Sequence[int]
+    model: LoadedModel,
+    maxima: UnitMaxima,
+    layer: str,
+    channel: int,
+    images: Sequence[int],
+    decoded: Sequence[torch.Tensor | None] | None = None,
 ) -> list[tuple[int, int] | None]:
     """``(row, col)`` of ``channel``'s maximum in ``layer`` on each of the pass's ``images`` (indices).
 
-    None for an image that can no longer be decoded.
+    None for an image that can no longer be decoded. ``decoded`` may hold the images already
+    decoded (:func:`decode_or_none`, one per index), so that a caller that shows them reads each once.
     """
     maxima.top(layer, channel, 0)  # checks the layer and the channel
     key = (weights_digest(model), maxima.size, layer, channel, tuple(maxima.paths[i] for i in images))
-    return _FOUND.get(key, lambda: _locate(model, maxima, layer, channel, images))
+    return _FOUND.get(key, lambda: _locate(model, maxima, layer, channel, images, decoded))
 
 
 def _locate(
-    model: LoadedModel, maxima: UnitMaxima, layer: str, channel: int, images: Sequence[int]
+    model: LoadedModel,
+    maxima: UnitMaxima,
+    layer: str,
+    channel: int,
+    images: Sequence[int],
+    given: Sequence[torch.Tensor | None] | None,
 ) -> list[tuple[int, int] | None]:
     preprocess = Preprocess.for_model(model.transforms, maxima.size)
     width = maxima.shapes[layer][1]
     places: list[tuple[int, int] | None] = []
     with pass_view(model) as view:
         for start in range(0, len(images), BATCH):
-            decoded = [decode_or_none(preprocess, Path(maxima.paths[i])) for i in images[start : start + BATCH]]
+            chunk = images[start : start + BATCH]
+            decoded = (
+                list(given[start : start + BATCH])
+                if given is not None
+                else [decode_or_none(preprocess, Path(maxima.paths[i])) for i in chunk]
+            )
             kept = [d for d in decoded if d is not None]
             if not kept:
                 places += [None] * len(decoded)
